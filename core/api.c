@@ -1,0 +1,1035 @@
+/* Janus API: envelope validation, the API thread and the worker pool.
+ *
+ * Transports call cardea_transport_core functions from their own threads;
+ * those only copy the request into the API thread's queue. The API thread
+ * validates it (janus-api.md §1.1 order), does everything that touches the
+ * session tables, and hands plugin messages to the worker pool, so a slow
+ * plugin never delays another client's request.
+ */
+#include <string.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <libconfig.h>
+#include <openssl/opensslv.h>
+#include <openssl/crypto.h>
+#include "config.h"
+#include "api.h"
+#include "api-errors.h"
+#include "admin.h"
+#include "gateway.h"
+#include "ids.h"
+#include "tokens.h"
+#include "log.h"
+
+/* How often the API thread checks session timeouts (Janus uses 2 s). */
+#define WATCHDOG_PERIOD_US (1 * G_USEC_PER_SEC)
+
+typedef enum {
+	ITEM_TEXT,            /* a request from a transport */
+	ITEM_TRANSPORT_GONE,  /* a connection dropped */
+	ITEM_DETACH,          /* a handle to detach (plugin end_session, admin) */
+	ITEM_STOP,
+} item_kind;
+
+typedef struct api_item {
+	item_kind kind;
+	cardea_api_ctx ctx;           /* ctx.ts is an owned ref */
+	char *text;                   /* owned */
+	size_t len;
+	guint64 path_session;
+	guint64 path_handle;
+	cardea_handle *handle;        /* owned ref (ITEM_DETACH) */
+} api_item;
+
+typedef enum { TASK_MESSAGE, TASK_ADMIN_PLUGIN } task_kind;
+
+typedef struct worker_task {
+	task_kind kind;
+	cardea_api_ctx ctx;           /* ctx.ts owned ref */
+	cardea_loaded_module *plugin; /* borrowed */
+	cardea_handle *handle;        /* owned ref (TASK_MESSAGE) */
+	cardea_plugin_session *app;   /* owned ref (TASK_MESSAGE) */
+	char *transaction;            /* owned */
+	json_t *body;                 /* owned */
+	json_t *jsep;                 /* owned */
+} worker_task;
+
+static GAsyncQueue *api_queue;    /* owned: api_item* */
+static GThread *api_thread;
+static GThreadPool *workers;
+static volatile gint api_stopping;
+
+/* ---- errors and replies ---- */
+
+const char *cardea_api_error_text(int code) {
+	switch (code) {
+	case CARDEA_ERROR_UNAUTHORIZED: return "Unauthorized request (wrong or missing secret/token)";
+	case CARDEA_ERROR_UNAUTHORIZED_PLUGIN: return "Unauthorized access to plugin (token is not allowed to)";
+	case CARDEA_ERROR_TRANSPORT_SPECIFIC: return "Transport specific error";
+	case CARDEA_ERROR_MISSING_REQUEST: return "Missing request";
+	case CARDEA_ERROR_UNKNOWN_REQUEST: return "Unknown request";
+	case CARDEA_ERROR_INVALID_JSON: return "Invalid JSON";
+	case CARDEA_ERROR_INVALID_JSON_OBJECT: return "Invalid JSON Object";
+	case CARDEA_ERROR_MISSING_MANDATORY_ELEMENT: return "Missing mandatory element";
+	case CARDEA_ERROR_INVALID_REQUEST_PATH: return "Invalid path for this request";
+	case CARDEA_ERROR_SESSION_NOT_FOUND: return "Session not found";
+	case CARDEA_ERROR_HANDLE_NOT_FOUND: return "Handle not found";
+	case CARDEA_ERROR_PLUGIN_NOT_FOUND: return "Plugin not found";
+	case CARDEA_ERROR_PLUGIN_ATTACH: return "Error attaching plugin";
+	case CARDEA_ERROR_PLUGIN_MESSAGE: return "Error sending message to plugin";
+	case CARDEA_ERROR_PLUGIN_DETACH: return "Error detaching from plugin";
+	case CARDEA_ERROR_JSEP_UNKNOWN_TYPE: return "Unsupported JSEP type";
+	case CARDEA_ERROR_JSEP_INVALID_SDP: return "Invalid SDP";
+	case CARDEA_ERROR_TRICKLE_INVALID_STREAM: return "Invalid stream";
+	case CARDEA_ERROR_INVALID_ELEMENT_TYPE: return "Invalid element type";
+	case CARDEA_ERROR_SESSION_CONFLICT: return "Session ID already in use";
+	case CARDEA_ERROR_UNEXPECTED_ANSWER: return "Unexpected ANSWER (no OFFER)";
+	case CARDEA_ERROR_TOKEN_NOT_FOUND: return "Token not found";
+	case CARDEA_ERROR_WEBRTC_STATE: return "Wrong WebRTC state";
+	case CARDEA_ERROR_NOT_ACCEPTING_SESSIONS: return "Currently not accepting new sessions";
+	default: return "Unknown error";
+	}
+}
+
+json_t *cardea_api_error_new(guint64 session_id, const char *transaction, int code, const char *reason) {
+	json_t *reply = json_object();
+	json_object_set_new(reply, "janus", json_string("error"));
+	if (session_id > 0)
+		json_object_set_new(reply, "session_id", json_integer((json_int_t)session_id));
+	if (transaction)
+		json_object_set_new(reply, "transaction", json_string(transaction));
+	json_object_set_new(reply, "error", json_pack("{s:i, s:s}", "code", code,
+		"reason", reason ? reason : cardea_api_error_text(code)));
+	return reply;
+}
+
+void cardea_api_reply(const cardea_api_ctx *ctx, json_t *message) {
+	if (ctx->transport && ctx->ts)
+		ctx->transport->ops.transport.send_message(ctx->ts, ctx->request_id, ctx->admin, message);
+	else
+		json_decref(message);
+}
+
+void cardea_api_reply_error(const cardea_api_ctx *ctx, guint64 session_id, const char *transaction,
+		int code, const char *reason) {
+	CARDEA_LOG(CARDEA_LOG_VERB, "[api] %s error %d (session %"G_GUINT64_FORMAT"): %s",
+		ctx->admin ? "admin" : "janus", code, session_id, reason ? reason : cardea_api_error_text(code));
+	cardea_api_reply(ctx, cardea_api_error_new(session_id, transaction, code, reason));
+}
+
+static json_t *reply_new(const char *kind, guint64 session_id, const char *transaction) {
+	json_t *reply = json_object();
+	json_object_set_new(reply, "janus", json_string(kind));
+	if (session_id > 0)
+		json_object_set_new(reply, "session_id", json_integer((json_int_t)session_id));
+	if (transaction)
+		json_object_set_new(reply, "transaction", json_string(transaction));
+	return reply;
+}
+
+/* ---- envelope ---- */
+
+/* An id member: integers count, anything else (null, strings) is absent. */
+static gboolean read_id(json_t *root, const char *name, json_int_t *out) {
+	json_t *v = json_object_get(root, name);
+	if (!json_is_integer(v))
+		return FALSE;
+	*out = json_integer_value(v);
+	return TRUE;
+}
+
+static int merge_path_id(json_t *root, const char *name, guint64 path_id, const char *what, char **reason) {
+	if (path_id == 0)
+		return 0;
+	json_int_t body_id;
+	if (read_id(root, name, &body_id) && (guint64)body_id != path_id) {
+		*reason = g_strdup_printf("Conflicting %s ID (payload and path)", what);
+		return CARDEA_ERROR_INVALID_REQUEST_PATH;
+	}
+	json_object_set_new(root, name, json_integer((json_int_t)path_id));
+	return 0;
+}
+
+int cardea_api_parse_envelope(json_t *root, guint64 path_session, guint64 path_handle,
+		cardea_api_envelope *env, char **reason) {
+	memset(env, 0, sizeof(*env));
+	json_t *transaction = json_object_get(root, "transaction");
+	if (transaction == NULL) {
+		*reason = g_strdup("Missing mandatory element (transaction)");
+		return CARDEA_ERROR_MISSING_MANDATORY_ELEMENT;
+	}
+	if (!json_is_string(transaction)) {
+		*reason = g_strdup("Invalid element type (transaction should be a string)");
+		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
+	}
+	json_t *janus = json_object_get(root, "janus");
+	if (janus == NULL) {
+		*reason = g_strdup("Missing mandatory element (janus)");
+		return CARDEA_ERROR_MISSING_MANDATORY_ELEMENT;
+	}
+	if (!json_is_string(janus)) {
+		*reason = g_strdup("Invalid element type (janus should be a string)");
+		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
+	}
+	json_t *id = json_object_get(root, "id");
+	if (id != NULL && (!json_is_integer(id) || json_integer_value(id) < 1 ||
+			(guint64)json_integer_value(id) > CARDEA_ID_MAX)) {
+		*reason = g_strdup("Invalid element type (id should be a positive integer)");
+		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
+	}
+	env->wanted_id = id ? json_integer_value(id) : 0;
+	/* From here on errors carry the transaction. */
+	env->transaction = json_string_value(transaction);
+	const char *verb = json_string_value(janus);
+	size_t vlen = strlen(verb);
+	if (vlen >= sizeof(env->verb))
+		vlen = sizeof(env->verb) - 1;   /* longer verbs are unknown anyway */
+	for (size_t i = 0; i < vlen; i++)
+		env->verb[i] = g_ascii_tolower(verb[i]);
+	env->verb[vlen] = '\0';
+	int code = merge_path_id(root, "session_id", path_session, "session", reason);
+	if (code == 0)
+		code = merge_path_id(root, "handle_id", path_handle, "handle", reason);
+	if (code != 0)
+		return code;
+	env->has_session = read_id(root, "session_id", &env->session_id);
+	env->has_handle = read_id(root, "handle_id", &env->handle_id);
+	return 0;
+}
+
+/* ---- server_info ---- */
+
+static char *local_ip(void) {
+	struct ifaddrs *ifs = NULL;
+	char *found = NULL;
+	if (getifaddrs(&ifs) == 0) {
+		for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next) {
+			if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET)
+				continue;
+			struct sockaddr_in *sin = (struct sockaddr_in *)i->ifa_addr;
+			if (ntohl(sin->sin_addr.s_addr) >> 24 == 127)
+				continue;
+			char buf[INET_ADDRSTRLEN];
+			if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf)))
+				found = g_strdup(buf);
+		}
+		freeifaddrs(ifs);
+	}
+	return found ? found : g_strdup("127.0.0.1");
+}
+
+static json_t *modules_info(GPtrArray *mods) {
+	json_t *obj = json_object();
+	for (guint i = 0; mods && i < mods->len; i++) {
+		cardea_loaded_module *m = g_ptr_array_index(mods, i);
+		json_object_set_new(obj, m->info->package, json_pack("{s:s?, s:s?, s:s?, s:s?, s:i}",
+			"name", m->info->name, "author", m->info->author, "description", m->info->description,
+			"version_string", m->info->version_string, "version", m->info->version));
+	}
+	return obj;
+}
+
+json_t *cardea_api_server_info(const char *transaction) {
+	const cardea_settings *s = &cardea_gw->settings;
+	json_t *info = json_object();
+	json_object_set_new(info, "janus", json_string("server_info"));
+	if (transaction)
+		json_object_set_new(info, "transaction", json_string(transaction));
+	json_object_set_new(info, "name", json_string("Cardea WebRTC Gateway"));
+	json_object_set_new(info, "version", json_integer(CARDEA_VERSION_NUMBER));
+	json_object_set_new(info, "version_string", json_string(CARDEA_VERSION_STRING));
+	json_object_set_new(info, "author", json_string("The Cardea developers"));
+	json_object_set_new(info, "commit-hash", json_string(PACKAGE_VERSION));
+	json_object_set_new(info, "compile-time", json_string(__DATE__ " " __TIME__));
+	json_object_set_new(info, "log-to-stdout", json_true());
+	json_object_set_new(info, "log-to-file", json_false());
+	json_object_set_new(info, "data_channels", json_false());
+	json_object_set_new(info, "accepting-new-sessions", json_boolean(g_atomic_int_get(&cardea_gw->accepting)));
+	json_object_set_new(info, "session-timeout", json_integer(g_atomic_int_get(&cardea_gw->settings.session_timeout)));
+	json_object_set_new(info, "reclaim-session-timeout", json_integer(s->reclaim_session_timeout));
+	json_object_set_new(info, "candidates-timeout", json_integer(s->candidates_timeout));
+	json_object_set_new(info, "server-name", json_string(s->server_name ? s->server_name : "Cardea"));
+	char *ip = local_ip();
+	json_object_set_new(info, "local-ip", json_string(ip));
+	g_free(ip);
+	json_object_set_new(info, "ipv6", json_boolean(s->ipv6));
+	json_object_set_new(info, "ice-lite", json_boolean(s->ice_lite));
+	json_object_set_new(info, "ice-tcp", json_boolean(s->ice_tcp));
+	json_object_set_new(info, "full-trickle", json_boolean(s->full_trickle));
+	json_object_set_new(info, "mdns-enabled", json_false());
+	json_object_set_new(info, "min-nack-queue", json_integer(s->min_nack_queue));
+	json_object_set_new(info, "nack-optimizations", json_false());
+	json_object_set_new(info, "twcc-period", json_integer(s->twcc_period));
+	json_object_set_new(info, "dtls-mtu", json_integer(s->dtls_mtu));
+	json_object_set_new(info, "static-event-loops", json_integer(s->event_loops));
+	json_object_set_new(info, "api_secret", json_boolean(s->api_secret != NULL));
+	json_object_set_new(info, "auth_token", json_boolean(s->token_auth));
+	json_object_set_new(info, "event_handlers", json_boolean(cardea_gateway_events_enabled()));
+	json_object_set_new(info, "opaqueid_in_api", json_boolean(s->opaqueid_in_api));
+	if (s->stun_server)
+		json_object_set_new(info, "stun-server", json_sprintf("%s:%d", s->stun_server, s->stun_port));
+	if (s->turn_server)
+		json_object_set_new(info, "turn-server", json_sprintf("%s:%d", s->turn_server, s->turn_port));
+	if (!s->hide_dependencies) {
+		json_t *deps = json_object();
+		json_object_set_new(deps, "glib2", json_sprintf("%u.%u.%u", glib_major_version, glib_minor_version, glib_micro_version));
+		json_object_set_new(deps, "jansson", json_string(JANSSON_VERSION));
+		json_object_set_new(deps, "libconfig", json_sprintf("%d.%d", LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR));
+		json_object_set_new(deps, "crypto", json_string(OpenSSL_version(OPENSSL_VERSION)));
+		json_object_set_new(info, "dependencies", deps);
+	}
+	json_object_set_new(info, "transports", modules_info(cardea_gw->transports));
+	json_object_set_new(info, "events", modules_info(cardea_gw->events));
+	json_object_set_new(info, "auth", modules_info(cardea_gw->auth));
+	json_object_set_new(info, "loggers", json_object());
+	json_object_set_new(info, "plugins", modules_info(cardea_gw->plugins));
+	return info;
+}
+
+/* ---- authentication ---- */
+
+/* api_secret and/or token (janus-api.md §3.5). Either suffices when both are
+ * on. *by_token tells whether the token is what let the request in. */
+static gboolean api_auth_ok(const char *apisecret, const char *token, gboolean *by_token) {
+	const cardea_settings *s = &cardea_gw->settings;
+	if (by_token)
+		*by_token = FALSE;
+	if (s->api_secret == NULL && !s->token_auth)
+		return TRUE;
+	if (s->api_secret != NULL && cardea_secret_equal(apisecret, s->api_secret))
+		return TRUE;
+	if (s->token_auth && cardea_token_is_valid(token)) {
+		if (by_token)
+			*by_token = TRUE;
+		return TRUE;
+	}
+	return FALSE;
+}
+
+static gboolean request_auth_ok(json_t *root, gboolean *by_token) {
+	return api_auth_ok(json_string_value(json_object_get(root, "apisecret")),
+		json_string_value(json_object_get(root, "token")), by_token);
+}
+
+/* ---- requests ---- */
+
+static void handle_create(const cardea_api_ctx *ctx, const cardea_api_envelope *env) {
+	int code = 0;
+	cardea_session *s = cardea_session_create((guint64)env->wanted_id, ctx->transport, ctx->ts, &code);
+	if (s == NULL) {
+		char *reason = NULL;
+		if (code == CARDEA_ERROR_SESSION_CONFLICT)
+			reason = g_strdup_printf("Session ID already in use (%"G_GINT64_FORMAT")", (gint64)env->wanted_id);
+		else if (code == CARDEA_ERROR_UNKNOWN)
+			reason = g_strdup_printf("Maximum number of sessions (%d) reached", cardea_gw->settings.max_sessions);
+		cardea_api_reply_error(ctx, 0, env->transaction, code, reason);
+		g_free(reason);
+		return;
+	}
+	CARDEA_LOG(CARDEA_LOG_VERB, "[session %"G_GUINT64_FORMAT"] created", s->id);
+	json_t *reply = reply_new("success", 0, env->transaction);
+	json_object_set_new(reply, "data", json_pack("{s:I}", "id", (json_int_t)s->id));
+	cardea_api_reply(ctx, reply);
+	cardea_session_unref(s);
+}
+
+static void handle_attach(const cardea_api_ctx *ctx, json_t *root, const cardea_api_envelope *env,
+		cardea_session *s, gboolean by_token) {
+	json_t *plugin = json_object_get(root, "plugin");
+	json_t *opaque = json_object_get(root, "opaque_id");
+	if (plugin == NULL) {
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_MISSING_MANDATORY_ELEMENT,
+			"Missing mandatory element (plugin)");
+		return;
+	}
+	if (!json_is_string(plugin)) {
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_INVALID_ELEMENT_TYPE,
+			"Invalid element type (plugin should be a string)");
+		return;
+	}
+	if (opaque != NULL && !json_is_string(opaque)) {
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_INVALID_ELEMENT_TYPE,
+			"Invalid element type (opaque_id should be a string)");
+		return;
+	}
+	const char *package = json_string_value(plugin);
+	cardea_loaded_module *m = cardea_gateway_find_plugin(package);
+	if (m == NULL) {
+		char *reason = g_strdup_printf("No such plugin '%s'", package);
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_PLUGIN_NOT_FOUND, reason);
+		g_free(reason);
+		return;
+	}
+	if (by_token && !cardea_token_allows_plugin(json_string_value(json_object_get(root, "token")), package)) {
+		char *reason = g_strdup_printf("Provided token can't access plugin '%s'", package);
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_UNAUTHORIZED_PLUGIN, reason);
+		g_free(reason);
+		return;
+	}
+	int code = 0;
+	char *reason = NULL;
+	cardea_handle *h = cardea_handle_create(s, m, json_string_value(opaque), &code, &reason);
+	if (h == NULL) {
+		cardea_api_reply_error(ctx, s->id, env->transaction, code, reason);
+		g_free(reason);
+		return;
+	}
+	CARDEA_LOG(CARDEA_LOG_VERB, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] attached to %s",
+		s->id, h->id, package);
+	json_t *reply = reply_new("success", s->id, env->transaction);
+	json_object_set_new(reply, "data", json_pack("{s:I}", "id", (json_int_t)h->id));
+	cardea_api_reply(ctx, reply);
+	cardea_handle_unref(h);
+}
+
+/* Validates a client jsep (janus-api.md §1.4). Returns 0 or an error code. */
+static int check_jsep(cardea_handle *h, json_t *jsep, char **reason) {
+	if (!json_is_object(jsep)) {
+		*reason = g_strdup("JSEP error: not an object");
+		return CARDEA_ERROR_INVALID_JSON_OBJECT;
+	}
+	json_t *type = json_object_get(jsep, "type");
+	json_t *sdp = json_object_get(jsep, "sdp");
+	if (type == NULL) {
+		*reason = g_strdup("JSEP error: missing mandatory element (type)");
+		return CARDEA_ERROR_MISSING_MANDATORY_ELEMENT;
+	}
+	if (!json_is_string(type)) {
+		*reason = g_strdup("JSEP error: invalid element type (type should be a string)");
+		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
+	}
+	if (sdp == NULL) {
+		*reason = g_strdup("JSEP error: missing mandatory element (sdp)");
+		return CARDEA_ERROR_MISSING_MANDATORY_ELEMENT;
+	}
+	if (!json_is_string(sdp)) {
+		*reason = g_strdup("JSEP error: invalid element type (sdp should be a string)");
+		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
+	}
+	const char *t = json_string_value(type);
+	if (g_ascii_strcasecmp(t, "offer") != 0 && g_ascii_strcasecmp(t, "answer") != 0) {
+		*reason = g_strdup_printf("JSEP error: unknown message type '%s'", t);
+		return CARDEA_ERROR_JSEP_UNKNOWN_TYPE;
+	}
+	if (json_string_length(sdp) == 0 || strncmp(json_string_value(sdp), "v=0", 3) != 0) {
+		*reason = g_strdup("JSEP error: invalid SDP (it must start with v=0)");
+		return CARDEA_ERROR_JSEP_INVALID_SDP;
+	}
+	if (g_ascii_strcasecmp(t, "answer") == 0 &&
+			!g_atomic_int_compare_and_exchange(&h->server_offer_pending, 1, 0)) {
+		*reason = g_strdup("Unexpected ANSWER (no OFFER)");
+		return CARDEA_ERROR_UNEXPECTED_ANSWER;
+	}
+	return 0;
+}
+
+static void worker_task_free(worker_task *t) {
+	cardea_transport_session_unref(t->ctx.ts);
+	cardea_plugin_session_unref(t->app);
+	cardea_handle_unref(t->handle);
+	g_free(t->transaction);
+	json_decref(t->body);
+	json_decref(t->jsep);
+	g_free(t);
+}
+
+static void handle_message(const cardea_api_ctx *ctx, json_t *root, const cardea_api_envelope *env,
+		cardea_session *s, cardea_handle *h) {
+	json_t *body = json_object_get(root, "body");
+	json_t *jsep = json_object_get(root, "jsep");
+	if (body == NULL) {
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_MISSING_MANDATORY_ELEMENT,
+			"Missing mandatory element (body)");
+		return;
+	}
+	if (!json_is_object(body)) {
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_INVALID_ELEMENT_TYPE,
+			"Invalid element type (body should be an object)");
+		return;
+	}
+	if (g_atomic_int_get(&h->detached) || h->app == NULL) {
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_PLUGIN_MESSAGE, "No plugin to handle this message");
+		return;
+	}
+	if (jsep != NULL) {
+		char *reason = NULL;
+		int code = check_jsep(h, jsep, &reason);
+		if (code != 0) {
+			cardea_api_reply_error(ctx, s->id, env->transaction, code, reason);
+			g_free(reason);
+			return;
+		}
+	}
+	worker_task *t = g_new0(worker_task, 1);
+	t->kind = TASK_MESSAGE;
+	t->ctx = *ctx;
+	cardea_transport_session_ref(t->ctx.ts);
+	t->plugin = h->plugin;
+	cardea_handle_ref(h);
+	t->handle = h;
+	cardea_plugin_session_ref(h->app);
+	t->app = h->app;
+	t->transaction = g_strdup(env->transaction);
+	t->body = json_deep_copy(body);
+	t->jsep = jsep ? json_deep_copy(jsep) : NULL;
+	g_thread_pool_push(workers, t, NULL);
+}
+
+static void run_message_task(worker_task *t) {
+	cardea_handle *h = t->handle;
+	guint64 sid = h->session->id;
+	if (g_atomic_int_get(&t->app->stopped)) {
+		cardea_api_reply_error(&t->ctx, sid, t->transaction, CARDEA_ERROR_PLUGIN_MESSAGE, "No plugin to handle this message");
+		return;
+	}
+	json_t *body = t->body, *jsep = t->jsep;
+	t->body = t->jsep = NULL;   /* transfer to the plugin */
+	cardea_plugin_result r = t->plugin->ops.plugin.handle_message(t->app, t->transaction, body, jsep);
+	switch (r.kind) {
+	case CARDEA_PLUGIN_OK: {
+		if (r.content == NULL) {
+			cardea_api_reply_error(&t->ctx, sid, t->transaction, CARDEA_ERROR_PLUGIN_MESSAGE,
+				"Plugin didn't give a result");
+			return;
+		}
+		json_t *reply = reply_new("success", sid, t->transaction);
+		json_object_set_new(reply, "sender", json_integer((json_int_t)h->id));
+		json_object_set_new(reply, "plugindata", json_pack("{s:s, s:o}",
+			"plugin", t->plugin->info->package, "data", r.content));
+		cardea_api_reply(&t->ctx, reply);
+		break;
+	}
+	case CARDEA_PLUGIN_OK_WAIT: {
+		json_t *reply = reply_new("ack", sid, t->transaction);
+		if (r.text)
+			json_object_set_new(reply, "hint", json_string(r.text));
+		cardea_api_reply(&t->ctx, reply);
+		json_decref(r.content);
+		break;
+	}
+	default:
+		json_decref(r.content);
+		cardea_api_reply_error(&t->ctx, sid, t->transaction, CARDEA_ERROR_PLUGIN_MESSAGE,
+			r.text ? r.text : "Plugin returned a severe (unknown) error");
+		break;
+	}
+}
+
+void cardea_api_queue_admin_plugin(const cardea_api_ctx *ctx, cardea_loaded_module *plugin,
+		const char *transaction, json_t *request) {
+	worker_task *t = g_new0(worker_task, 1);
+	t->kind = TASK_ADMIN_PLUGIN;
+	t->ctx = *ctx;
+	cardea_transport_session_ref(t->ctx.ts);
+	t->plugin = plugin;
+	t->transaction = g_strdup(transaction);
+	t->body = json_deep_copy(request);
+	g_thread_pool_push(workers, t, NULL);
+}
+
+static void run_admin_plugin_task(worker_task *t) {
+	json_t *response = t->plugin->ops.plugin.handle_admin_message(t->body);
+	if (response == NULL) {
+		cardea_api_reply_error(&t->ctx, 0, t->transaction, CARDEA_ERROR_PLUGIN_MESSAGE,
+			"Plugin returned no response to the admin message");
+		return;
+	}
+	json_t *reply = reply_new("success", 0, t->transaction);
+	json_object_set_new(reply, "response", response);
+	cardea_api_reply(&t->ctx, reply);
+}
+
+static void worker_run(gpointer data, gpointer user_data) {
+	worker_task *t = data;
+	if (t->kind == TASK_MESSAGE)
+		run_message_task(t);
+	else
+		run_admin_plugin_task(t);
+	worker_task_free(t);
+}
+
+/* One trickle candidate object: {"candidate", "sdpMid"/"sdpMLineIndex"} or
+ * {"completed": true}. Returns 0 or an error code. */
+static int check_candidate(json_t *c, char **reason) {
+	if (!json_is_object(c)) {
+		*reason = g_strdup("Invalid element type (candidate should be an object)");
+		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
+	}
+	if (json_is_true(json_object_get(c, "completed")))
+		return 0;
+	json_t *cand = json_object_get(c, "candidate");
+	json_t *mid = json_object_get(c, "sdpMid");
+	json_t *index = json_object_get(c, "sdpMLineIndex");
+	if (cand == NULL) {
+		*reason = g_strdup("Missing mandatory element (candidate)");
+		return CARDEA_ERROR_MISSING_MANDATORY_ELEMENT;
+	}
+	if (!json_is_string(cand)) {
+		*reason = g_strdup("Invalid element type (candidate should be a string)");
+		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
+	}
+	if (mid == NULL && index == NULL) {
+		*reason = g_strdup("Trickle error: missing mandatory element (sdpMid or sdpMLineIndex)");
+		return CARDEA_ERROR_MISSING_MANDATORY_ELEMENT;
+	}
+	if ((mid != NULL && !json_is_string(mid)) ||
+			(index != NULL && (!json_is_integer(index) || json_integer_value(index) < 0))) {
+		*reason = g_strdup("Trickle error: invalid element type (sdpMid should be a string, sdpMLineIndex a non-negative integer)");
+		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
+	}
+	return 0;
+}
+
+static void handle_trickle(const cardea_api_ctx *ctx, json_t *root, const cardea_api_envelope *env,
+		cardea_session *s, cardea_handle *h) {
+	json_t *candidate = json_object_get(root, "candidate");
+	json_t *candidates = json_object_get(root, "candidates");
+	if (candidate != NULL && candidates != NULL) {
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_INVALID_JSON,
+			"Can't have both candidate and candidates");
+		return;
+	}
+	if (candidate == NULL && candidates == NULL) {
+		cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_MISSING_MANDATORY_ELEMENT,
+			"Missing mandatory element (candidate|candidates)");
+		return;
+	}
+	if (candidates != NULL) {
+		if (!json_is_array(candidates)) {
+			cardea_api_reply_error(ctx, s->id, env->transaction, CARDEA_ERROR_INVALID_ELEMENT_TYPE,
+				"Invalid element type (candidates should be an array)");
+			return;
+		}
+		/* Janus ignores bad entries inside an array. */
+		size_t i;
+		json_t *c;
+		json_array_foreach(candidates, i, c) {
+			char *reason = NULL;
+			if (check_candidate(c, &reason) == 0)
+				cardea_handle_queue_candidate(h, json_deep_copy(c));
+			g_free(reason);
+		}
+	} else if (json_is_null(candidate)) {
+		cardea_handle_queue_candidate(h, json_pack("{s:b}", "completed", 1));
+	} else {
+		char *reason = NULL;
+		int code = check_candidate(candidate, &reason);
+		if (code != 0) {
+			cardea_api_reply_error(ctx, s->id, env->transaction, code, reason);
+			g_free(reason);
+			return;
+		}
+		cardea_handle_queue_candidate(h, json_deep_copy(candidate));
+	}
+	cardea_api_reply(ctx, reply_new("ack", s->id, env->transaction));
+}
+
+static gboolean verb_is(const cardea_api_envelope *env, const char *verb) {
+	return strcmp(env->verb, verb) == 0;
+}
+
+static void reply_unhandled(const cardea_api_ctx *ctx, guint64 sid, const cardea_api_envelope *env) {
+	char *reason = g_strdup_printf("Unhandled request '%s' at this path", env->verb);
+	cardea_api_reply_error(ctx, sid, env->transaction, CARDEA_ERROR_INVALID_REQUEST_PATH, reason);
+	g_free(reason);
+}
+
+static void reply_unknown(const cardea_api_ctx *ctx, guint64 sid, const cardea_api_envelope *env) {
+	char *reason = g_strdup_printf("Unknown request '%s'", env->verb);
+	cardea_api_reply_error(ctx, sid, env->transaction, CARDEA_ERROR_UNKNOWN_REQUEST, reason);
+	g_free(reason);
+}
+
+static void session_request(const cardea_api_ctx *ctx, json_t *root, const cardea_api_envelope *env,
+		cardea_session *s, gboolean by_token) {
+	if (verb_is(env, "attach")) {
+		handle_attach(ctx, root, env, s, by_token);
+	} else if (verb_is(env, "destroy")) {
+		cardea_session_destroy(s, FALSE);
+		CARDEA_LOG(CARDEA_LOG_VERB, "[session %"G_GUINT64_FORMAT"] destroyed by request", s->id);
+		cardea_api_reply(ctx, reply_new("success", s->id, env->transaction));
+	} else if (verb_is(env, "keepalive")) {
+		cardea_api_reply(ctx, reply_new("ack", s->id, env->transaction));
+	} else if (verb_is(env, "claim")) {
+		cardea_session_claim(s, ctx->transport, ctx->ts);
+		cardea_api_reply(ctx, reply_new("success", s->id, env->transaction));
+	} else if (verb_is(env, "message") || verb_is(env, "trickle") || verb_is(env, "hangup") || verb_is(env, "detach")) {
+		reply_unhandled(ctx, s->id, env);
+	} else {
+		reply_unknown(ctx, s->id, env);
+	}
+}
+
+static void handle_request(const cardea_api_ctx *ctx, json_t *root, const cardea_api_envelope *env,
+		cardea_session *s, cardea_handle *h) {
+	if (verb_is(env, "message")) {
+		handle_message(ctx, root, env, s, h);
+	} else if (verb_is(env, "trickle")) {
+		handle_trickle(ctx, root, env, s, h);
+	} else if (verb_is(env, "hangup")) {
+		/* No PeerConnection exists before the media stack negotiates one, so
+		 * there is nothing to close and, as in Janus, no hangup event. */
+		cardea_api_reply(ctx, reply_new("success", s->id, env->transaction));
+	} else if (verb_is(env, "detach")) {
+		cardea_api_reply(ctx, reply_new("success", s->id, env->transaction));
+		cardea_handle_detach(h, TRUE);
+	} else if (verb_is(env, "keepalive")) {
+		cardea_api_reply(ctx, reply_new("ack", s->id, env->transaction));
+	} else if (verb_is(env, "claim")) {
+		cardea_session_claim(s, ctx->transport, ctx->ts);
+		cardea_api_reply(ctx, reply_new("success", s->id, env->transaction));
+	} else if (verb_is(env, "attach") || verb_is(env, "destroy")) {
+		reply_unhandled(ctx, s->id, env);
+	} else {
+		reply_unknown(ctx, s->id, env);
+	}
+}
+
+/* One Janus API request object, on the API thread. */
+static void janus_request(const cardea_api_ctx *ctx, json_t *root, const cardea_api_envelope *env) {
+	const char *tr = env->transaction;
+	if (!env->has_session && !env->has_handle) {
+		if (verb_is(env, "info")) {
+			cardea_api_reply(ctx, cardea_api_server_info(tr));
+			return;
+		}
+		if (verb_is(env, "ping")) {
+			cardea_api_reply(ctx, reply_new("pong", 0, tr));
+			return;
+		}
+		if (!verb_is(env, "create")) {
+			reply_unhandled(ctx, 0, env);
+			return;
+		}
+		if (!request_auth_ok(root, NULL)) {
+			cardea_api_reply_error(ctx, 0, tr, CARDEA_ERROR_UNAUTHORIZED, NULL);
+			return;
+		}
+		handle_create(ctx, env);
+		return;
+	}
+	guint64 sid = (env->has_session && env->session_id > 0) ? (guint64)env->session_id : 0;
+	if (!env->has_session || env->session_id < 1) {
+		char *reason = g_strdup_printf("No such session %"G_GINT64_FORMAT, (gint64)(env->has_session ? env->session_id : 0));
+		cardea_api_reply_error(ctx, sid, tr, CARDEA_ERROR_SESSION_NOT_FOUND, reason);
+		g_free(reason);
+		return;
+	}
+	if (env->has_handle && env->handle_id < 1) {
+		char *reason = g_strdup_printf("No such handle %"G_GINT64_FORMAT" in session %"G_GUINT64_FORMAT,
+			(gint64)env->handle_id, sid);
+		cardea_api_reply_error(ctx, sid, tr, CARDEA_ERROR_HANDLE_NOT_FOUND, reason);
+		g_free(reason);
+		return;
+	}
+	gboolean by_token = FALSE;
+	if (!request_auth_ok(root, &by_token)) {
+		cardea_api_reply_error(ctx, sid, tr, CARDEA_ERROR_UNAUTHORIZED, NULL);
+		return;
+	}
+	cardea_session *s = cardea_session_find(sid);
+	if (s == NULL) {
+		char *reason = g_strdup_printf("No such session %"G_GUINT64_FORMAT, sid);
+		cardea_api_reply_error(ctx, sid, tr, CARDEA_ERROR_SESSION_NOT_FOUND, reason);
+		g_free(reason);
+		return;
+	}
+	cardea_session_touch(s);
+	if (!env->has_handle) {
+		session_request(ctx, root, env, s, by_token);
+		cardea_session_unref(s);
+		return;
+	}
+	cardea_handle *h = cardea_handle_find(s, (guint64)env->handle_id);
+	if (h == NULL) {
+		char *reason = g_strdup_printf("No such handle %"G_GINT64_FORMAT" in session %"G_GUINT64_FORMAT,
+			(gint64)env->handle_id, sid);
+		cardea_api_reply_error(ctx, sid, tr, CARDEA_ERROR_HANDLE_NOT_FOUND, reason);
+		g_free(reason);
+	} else {
+		handle_request(ctx, root, env, s, h);
+		cardea_handle_unref(h);
+	}
+	cardea_session_unref(s);
+}
+
+static void process_object(const cardea_api_ctx *ctx, json_t *root, guint64 path_session, guint64 path_handle) {
+	if (!json_is_object(root)) {
+		cardea_api_reply_error(ctx, 0, NULL, CARDEA_ERROR_INVALID_JSON_OBJECT, "JSON error: not an object");
+		return;
+	}
+	cardea_api_envelope env;
+	char *reason = NULL;
+	int code = cardea_api_parse_envelope(root, path_session, path_handle, &env, &reason);
+	if (code != 0) {
+		json_int_t sid = 0;
+		if (env.transaction && read_id(root, "session_id", &sid) && sid < 1)
+			sid = 0;
+		cardea_api_reply_error(ctx, (guint64)sid, env.transaction, code, reason);
+		g_free(reason);
+		return;
+	}
+	if (ctx->admin)
+		cardea_admin_handle(ctx, root, &env);
+	else
+		janus_request(ctx, root, &env);
+}
+
+static void reply_json_error(const cardea_api_ctx *ctx, const json_error_t *err) {
+	char *reason = g_strdup_printf("JSON error: on line %d: %s", err->line, err->text);
+	cardea_api_reply_error(ctx, 0, NULL, CARDEA_ERROR_INVALID_JSON, reason);
+	g_free(reason);
+}
+
+/* A request body. Streaming transports (request_id NULL) may pack several
+ * JSON objects into one message: each is handled in order. */
+static void process_text(api_item *item) {
+	const cardea_api_ctx *ctx = &item->ctx;
+	if (ctx->request_id != NULL) {
+		json_error_t err;
+		json_t *root = json_loadb(item->text, item->len, JSON_REJECT_DUPLICATES, &err);
+		if (root == NULL) {
+			reply_json_error(ctx, &err);
+			return;
+		}
+		process_object(ctx, root, item->path_session, item->path_handle);
+		json_decref(root);
+		return;
+	}
+	size_t off = 0;
+	gboolean any = FALSE;
+	while (off < item->len) {
+		while (off < item->len && g_ascii_isspace(item->text[off]))
+			off++;
+		if (off == item->len && any)
+			break;
+		json_error_t err;
+		json_t *root = json_loadb(item->text + off, item->len - off,
+			JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &err);
+		if (root == NULL) {
+			reply_json_error(ctx, &err);
+			return;
+		}
+		any = TRUE;
+		off += err.position > 0 ? (size_t)err.position : item->len - off;
+		process_object(ctx, root, item->path_session, item->path_handle);
+		json_decref(root);
+	}
+}
+
+/* ---- the API thread ---- */
+
+static void api_item_free(api_item *item) {
+	cardea_transport_session_unref(item->ctx.ts);
+	cardea_handle_unref(item->handle);
+	g_free(item->text);
+	g_free(item);
+}
+
+static gpointer api_thread_main(gpointer data) {
+	gint64 next_watchdog = g_get_monotonic_time() + WATCHDOG_PERIOD_US;
+	for (;;) {
+		gint64 wait = next_watchdog - g_get_monotonic_time();
+		api_item *item = wait > 0 ? g_async_queue_timeout_pop(api_queue, (guint64)wait) : NULL;
+		if (g_get_monotonic_time() >= next_watchdog) {
+			cardea_sessions_watchdog();
+			next_watchdog = g_get_monotonic_time() + WATCHDOG_PERIOD_US;
+		}
+		if (item == NULL)
+			continue;
+		switch (item->kind) {
+		case ITEM_TEXT:
+			process_text(item);
+			break;
+		case ITEM_TRANSPORT_GONE:
+			cardea_sessions_transport_gone(item->ctx.ts);
+			break;
+		case ITEM_DETACH:
+			cardea_handle_detach(item->handle, TRUE);
+			break;
+		case ITEM_STOP:
+			cardea_sessions_destroy_all();
+			api_item_free(item);
+			return NULL;
+		}
+		api_item_free(item);
+	}
+}
+
+static void push_item(api_item *item) {
+	g_async_queue_push(api_queue, item);
+}
+
+/* ---- callbacks for transports ---- */
+
+static void core_incoming_request(cardea_transport *transport, cardea_transport_session *ts,
+		void *request_id, bool admin, const char *text, size_t len,
+		guint64 path_session_id, guint64 path_handle_id) {
+	cardea_loaded_module *m = cardea_gateway_transport_module(transport);
+	cardea_api_ctx ctx = { m, ts, request_id, admin };
+	if (m == NULL || ts == NULL) {
+		CARDEA_LOG(CARDEA_LOG_ERR, "[api] request from an unknown transport dropped");
+		return;
+	}
+	if (g_atomic_int_get(&api_stopping)) {
+		cardea_api_reply_error(&ctx, 0, NULL, CARDEA_ERROR_UNKNOWN, "Server shutting down");
+		return;
+	}
+	api_item *item = g_new0(api_item, 1);
+	item->kind = ITEM_TEXT;
+	item->ctx = ctx;
+	cardea_transport_session_ref(ts);
+	item->text = g_memdup2(text ? text : "", len);
+	item->len = text ? len : 0;
+	item->path_session = path_session_id;
+	item->path_handle = path_handle_id;
+	push_item(item);
+}
+
+static void core_transport_gone(cardea_transport *transport, cardea_transport_session *ts) {
+	if (ts == NULL)
+		return;
+	/* Stop sends at once; the session bookkeeping happens on the API thread. */
+	g_atomic_int_set(&ts->gone, 1);
+	if (g_atomic_int_get(&api_stopping))
+		return;
+	api_item *item = g_new0(api_item, 1);
+	item->kind = ITEM_TRANSPORT_GONE;
+	cardea_transport_session_ref(ts);
+	item->ctx.ts = ts;
+	push_item(item);
+}
+
+static bool core_check_api_auth(const char *apisecret, const char *token) {
+	return api_auth_ok(apisecret, token, NULL);
+}
+
+static bool core_session_keepalive(guint64 session_id) {
+	cardea_session *s = cardea_session_find(session_id);
+	if (s == NULL)
+		return false;
+	cardea_session_touch(s);
+	cardea_session_unref(s);
+	return true;
+}
+
+void cardea_api_fill_transport_core(cardea_transport_core *core) {
+	core->incoming_request = core_incoming_request;
+	core->transport_gone = core_transport_gone;
+	core->check_api_auth = core_check_api_auth;
+	core->session_keepalive = core_session_keepalive;
+	core->configs_folder = cardea_gw->settings.configs_folder;
+	core->html_folder = cardea_gw->settings.html_folder;
+}
+
+/* ---- callbacks for plugins ---- */
+
+static cardea_handle *live_handle(cardea_plugin_session *app) {
+	if (app == NULL || app->core_handle == NULL || g_atomic_int_get(&app->stopped))
+		return NULL;
+	cardea_handle *h = app->core_handle;
+	return g_atomic_int_get(&h->detached) ? NULL : h;
+}
+
+static int core_push_event(cardea_plugin_session *app, cardea_plugin *plugin,
+		const char *transaction, json_t *message, json_t *jsep) {
+	cardea_handle *h = live_handle(app);
+	if (h == NULL)
+		return -1;
+	if (!json_is_object(message)) {
+		CARDEA_LOG(CARDEA_LOG_ERR, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] push_event without an object message",
+			h->session->id, h->id);
+		return -2;
+	}
+	if (jsep != NULL) {
+		const char *type = json_string_value(json_object_get(jsep, "type"));
+		if (type == NULL || !json_is_string(json_object_get(jsep, "sdp"))) {
+			CARDEA_LOG(CARDEA_LOG_ERR, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] push_event with an invalid jsep",
+				h->session->id, h->id);
+			return -2;
+		}
+		g_atomic_int_set(&h->server_offer_pending, g_ascii_strcasecmp(type, "offer") == 0);
+	}
+	json_t *event = cardea_handle_event_new(h, "event");
+	if (transaction)
+		json_object_set_new(event, "transaction", json_string(transaction));
+	json_object_set_new(event, "plugindata", json_pack("{s:s, s:O}",
+		"plugin", h->plugin->info->package, "data", message));
+	if (jsep)
+		json_object_set_new(event, "jsep", json_deep_copy(jsep));
+	cardea_session_send_event(h->session, event);
+	return 0;
+}
+
+static void core_close_pc(cardea_plugin_session *app) {
+	/* Nothing to close until the media stack creates PeerConnections. */
+}
+
+void cardea_api_queue_detach(cardea_handle *h) {
+	if (g_atomic_int_get(&api_stopping))
+		return;
+	api_item *item = g_new0(api_item, 1);
+	item->kind = ITEM_DETACH;
+	cardea_handle_ref(h);
+	item->handle = h;
+	push_item(item);
+}
+
+static void core_end_session(cardea_plugin_session *app) {
+	cardea_handle *h = live_handle(app);
+	if (h != NULL)
+		cardea_api_queue_detach(h);
+}
+
+static bool core_events_is_enabled(void) {
+	return cardea_gateway_events_enabled();
+}
+
+static void core_notify_event(cardea_plugin *plugin, cardea_plugin_session *app, json_t *event) {
+	cardea_handle *h = live_handle(app);
+	cardea_loaded_module *m = cardea_gateway_plugin_module(plugin);
+	json_t *data = json_pack("{s:s?, s:o}", "plugin", m ? m->info->package : NULL, "data", event);
+	cardea_gateway_emit_event("plugin.event", h ? h->session->id : 0, h ? h->id : 0, data);
+}
+
+void cardea_api_fill_plugin_core(cardea_plugin_core *core) {
+	core->push_event = core_push_event;
+	core->close_pc = core_close_pc;
+	core->end_session = core_end_session;
+	core->events_is_enabled = core_events_is_enabled;
+	core->notify_event = core_notify_event;
+	core->configs_folder = cardea_gw->settings.configs_folder;
+}
+
+/* ---- start/stop ---- */
+
+void cardea_api_start(void) {
+	g_atomic_int_set(&api_stopping, 0);
+	api_queue = g_async_queue_new();
+	workers = g_thread_pool_new(worker_run, NULL, cardea_gw->settings.request_workers, FALSE, NULL);
+	api_thread = g_thread_new("api", api_thread_main, NULL);
+}
+
+void cardea_api_stop(void) {
+	if (api_thread == NULL)
+		return;
+	g_atomic_int_set(&api_stopping, 1);
+	api_item *stop = g_new0(api_item, 1);
+	stop->kind = ITEM_STOP;
+	push_item(stop);
+	g_thread_join(api_thread);
+	api_thread = NULL;
+	/* Let running plugin calls finish; their replies still reach live transports. */
+	g_thread_pool_free(workers, FALSE, TRUE);
+	workers = NULL;
+	api_item *item;
+	while ((item = g_async_queue_try_pop(api_queue)) != NULL) {
+		if (item->kind == ITEM_TEXT) {
+			cardea_api_reply_error(&item->ctx, 0, NULL, CARDEA_ERROR_UNKNOWN, "Server shutting down");
+		}
+		api_item_free(item);
+	}
+	g_async_queue_unref(api_queue);
+	api_queue = NULL;
+}

@@ -1,0 +1,139 @@
+/* Cardea SDK: media plugins (echotest, videocall, videoroom, broadcast, yours).
+ *
+ * A plugin is a shared object exporting CARDEA_MODULE_DEFINE(its cardea_plugin).
+ * Clients attach to it by `info.package` (Janus names such as
+ * "janus.plugin.echotest" keep janus.js/Janode/Flutter clients working;
+ * new plugins use "cardea.plugin.NAME").
+ *
+ * Threads and ownership, in one place:
+ *  - init/destroy run on the main thread, once.
+ *  - create_session, destroy_session, query_session, handle_message and
+ *    handle_admin_message run on the core's request worker threads. Several
+ *    may run at once (for different handles, and in rare cases for the same
+ *    handle): protect your own state. Keep them short; long work goes to a
+ *    cardea_plugin_queue (below), whose thread you own.
+ *  - The core never calls a plugin while holding a core lock; a plugin must
+ *    not call the core (push_event, ...) while holding a lock that any plugin
+ *    callback also takes (STYLE.md rule 13: unlock, then emit).
+ *  - A cardea_plugin_session is owned by the core. It stays valid until the
+ *    core's destroy_session call returns; take a ref
+ *    (cardea_plugin_session_ref) to use it on your own threads after that, and
+ *    check `stopped` before acting on it.
+ */
+#ifndef CARDEA_PLUGIN_H
+#define CARDEA_PLUGIN_H
+
+#include <stdbool.h>
+#include <jansson.h>
+#include "cardea/module.h"
+#include "cardea/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cardea_plugin_session {
+	void *core_handle;      /* the core's handle; opaque to plugins (borrowed) */
+	void *plugin_handle;    /* the plugin's per-handle state (owned by the plugin) */
+	volatile gint stopped;  /* 1 once the core started tearing the handle down */
+	cardea_refcount ref;
+} cardea_plugin_session;
+
+CARDEA_SDK_API void cardea_plugin_session_ref(cardea_plugin_session *session);
+CARDEA_SDK_API void cardea_plugin_session_unref(cardea_plugin_session *session);
+
+typedef enum cardea_plugin_result_kind {
+	CARDEA_PLUGIN_OK = 0,       /* synchronous answer: `content` goes to the client as plugindata.data */
+	CARDEA_PLUGIN_OK_WAIT = 1,  /* accepted; the client gets an ack (with `text` as hint) and an event later */
+	CARDEA_PLUGIN_ERROR = 2,    /* hard failure: the client gets Janus error 462 with `text` */
+} cardea_plugin_result_kind;
+
+typedef struct cardea_plugin_result {
+	cardea_plugin_result_kind kind;
+	const char *text;           /* static or plugin-owned string, copied by the core */
+	json_t *content;            /* OK only: transfer full to the core */
+} cardea_plugin_result;
+
+static inline cardea_plugin_result cardea_plugin_ok(json_t *content) {
+	cardea_plugin_result r = { CARDEA_PLUGIN_OK, NULL, content };
+	return r;
+}
+static inline cardea_plugin_result cardea_plugin_wait(const char *hint) {
+	cardea_plugin_result r = { CARDEA_PLUGIN_OK_WAIT, hint, NULL };
+	return r;
+}
+static inline cardea_plugin_result cardea_plugin_error(const char *text) {
+	cardea_plugin_result r = { CARDEA_PLUGIN_ERROR, text, NULL };
+	return r;
+}
+
+typedef struct cardea_plugin cardea_plugin;
+
+/* Services the core gives plugins. Thread-safe, callable from any thread. */
+typedef struct cardea_plugin_core {
+	/* Sends an `event` to the client owning `session`. `transaction` (may be
+	 * NULL) ties it to the request it answers. `message` becomes
+	 * plugindata.data and `jsep` the event's jsep; both are borrowed (the core
+	 * takes its own references). Returns 0, or a negative value when the
+	 * session is gone or the arguments are invalid. */
+	int (*push_event)(cardea_plugin_session *session, cardea_plugin *plugin,
+		const char *transaction, json_t *message, json_t *jsep);
+	/* Asks the core to close the handle's PeerConnection (hangup event,
+	 * reason "Close PC"). */
+	void (*close_pc)(cardea_plugin_session *session);
+	/* Asks the core to detach the handle (the client gets `detached`). */
+	void (*end_session)(cardea_plugin_session *session);
+	/* True when at least one events module is loaded (skip building events otherwise). */
+	bool (*events_is_enabled)(void);
+	/* Hands a plugin event to the events modules. `event` is transfer full. */
+	void (*notify_event)(cardea_plugin *plugin, cardea_plugin_session *session, json_t *event);
+	const char *configs_folder;
+	void *_reserved[16];
+} cardea_plugin_core;
+
+struct cardea_plugin {
+	cardea_module_info info;
+	/* Main thread, once. `config_path` is the plugin's cardea.plugin.<name>.jcfg
+	 * (may not exist). Non-zero makes the daemon refuse to start. */
+	int (*init)(const cardea_plugin_core *core, const char *config_path);
+	void (*destroy)(void);
+	/* A client attached. Set session->plugin_handle. *error = non-zero to refuse (461). */
+	void (*create_session)(cardea_plugin_session *session, int *error);
+	/* A client sent a `message`. `transaction` is borrowed (copy it to keep
+	 * it); `message` (the body, always an object) and `jsep` (validated
+	 * {type, sdp} object or NULL) are transfer full. */
+	cardea_plugin_result (*handle_message)(cardea_plugin_session *session, const char *transaction,
+		json_t *message, json_t *jsep);
+	/* Admin API message_plugin. `message` borrowed; return a new reference or NULL. */
+	json_t *(*handle_admin_message)(json_t *message);
+	/* The handle's PeerConnection went away (hangup request, ICE/DTLS failure, close_pc). */
+	void (*hangup_media)(cardea_plugin_session *session);
+	/* The handle is being detached (detach, session destroy/timeout, shutdown).
+	 * Drop every reference to plugin_handle state; *error non-zero is logged. */
+	void (*destroy_session)(cardea_plugin_session *session, int *error);
+	/* Admin handle_info plugin_specific. Return a new reference or NULL. */
+	json_t *(*query_session)(cardea_plugin_session *session);
+	void *_reserved[16];
+};
+
+/* ---- A per-plugin request queue with its own thread ----
+ * Most plugins answer handle_message with cardea_plugin_wait() and do the
+ * work on one thread of their own; this is that thread, so plugins do not
+ * each rewrite it. `fn` runs on the queue's thread, in push order; it owns
+ * `message` and `jsep` (decref them), and the session ref taken at push is
+ * dropped after fn returns. Messages for sessions already `stopped` are
+ * dropped without calling fn. */
+typedef struct cardea_plugin_queue cardea_plugin_queue;
+typedef void (*cardea_plugin_queue_fn)(cardea_plugin_session *session, const char *transaction,
+	json_t *message, json_t *jsep, void *user_data);
+CARDEA_SDK_API cardea_plugin_queue *cardea_plugin_queue_new(const char *thread_name, cardea_plugin_queue_fn fn, void *user_data);
+/* Takes a session ref and ownership of message/jsep. */
+CARDEA_SDK_API void cardea_plugin_queue_push(cardea_plugin_queue *queue, cardea_plugin_session *session,
+	const char *transaction, json_t *message, json_t *jsep);
+/* Stops the thread (after the messages already queued), drops the rest, frees. */
+CARDEA_SDK_API void cardea_plugin_queue_free(cardea_plugin_queue *queue);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
