@@ -27,7 +27,7 @@ extern "C" {
 typedef struct cardea_config cardea_config;
 
 #define CARDEA_CONFIG_ERROR (cardea_config_error_quark())
-GQuark cardea_config_error_quark(void);
+CARDEA_SDK_API GQuark cardea_config_error_quark(void);
 typedef enum {
 	CARDEA_CONFIG_ERROR_IO,       /* missing/unreadable file */
 	CARDEA_CONFIG_ERROR_SYNTAX,   /* libconfig parse error */
