@@ -202,50 +202,41 @@ static void token_not_found(admin_req *r, const char *token) {
 	g_free(reason);
 }
 
-static void admin_add_token(admin_req *r) {
+typedef gboolean (*token_change_fn)(const char *token, const char *const *plugins);
+
+/* add/allow/disallow share one shape: read token + plugins, apply, answer
+ * with the token's plugin list (470 when the token is unknown). */
+static void change_token(admin_req *r, gboolean plugins_required, token_change_fn change) {
 	if (!stored_tokens_on(r))
 		return;
 	json_t *token = need(r, "token", JSON_STRING, "a string");
 	GPtrArray *plugins = NULL;
-	if (token == NULL || !read_plugins(r, FALSE, &plugins))
+	if (token == NULL || !read_plugins(r, plugins_required, &plugins))
 		return;
 	const char *t = json_string_value(token);
-	if (!cardea_token_add(t, (const char *const *)plugins->pdata))
-		cardea_token_allow(t, (const char *const *)plugins->pdata);   /* Janus merges into an existing token */
+	gboolean ok = change(t, (const char *const *)plugins->pdata);
 	g_ptr_array_free(plugins, TRUE);
-	reply_token_plugins(r, t);
+	if (!ok)
+		token_not_found(r, t);
+	else
+		reply_token_plugins(r, t);
+}
+
+/* Janus merges an add into an existing token instead of failing. */
+static gboolean add_or_merge_token(const char *token, const char *const *plugins) {
+	return cardea_token_add(token, plugins) || cardea_token_allow(token, plugins);
+}
+
+static void admin_add_token(admin_req *r) {
+	change_token(r, FALSE, add_or_merge_token);
 }
 
 static void admin_allow_token(admin_req *r) {
-	if (!stored_tokens_on(r))
-		return;
-	json_t *token = need(r, "token", JSON_STRING, "a string");
-	GPtrArray *plugins = NULL;
-	if (token == NULL || !read_plugins(r, TRUE, &plugins))
-		return;
-	const char *t = json_string_value(token);
-	gboolean ok = cardea_token_allow(t, (const char *const *)plugins->pdata);
-	g_ptr_array_free(plugins, TRUE);
-	if (!ok)
-		token_not_found(r, t);
-	else
-		reply_token_plugins(r, t);
+	change_token(r, TRUE, cardea_token_allow);
 }
 
 static void admin_disallow_token(admin_req *r) {
-	if (!stored_tokens_on(r))
-		return;
-	json_t *token = need(r, "token", JSON_STRING, "a string");
-	GPtrArray *plugins = NULL;
-	if (token == NULL || !read_plugins(r, TRUE, &plugins))
-		return;
-	const char *t = json_string_value(token);
-	gboolean ok = cardea_token_disallow(t, (const char *const *)plugins->pdata);
-	g_ptr_array_free(plugins, TRUE);
-	if (!ok)
-		token_not_found(r, t);
-	else
-		reply_token_plugins(r, t);
+	change_token(r, TRUE, cardea_token_disallow);
 }
 
 static void admin_list_tokens(admin_req *r) {

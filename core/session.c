@@ -131,19 +131,26 @@ void cardea_session_send_event(cardea_session *s, json_t *event) {
 	cardea_transport_session_unref(ts);
 }
 
-/* Snapshot of a session's handles, each with a ref (caller unrefs). */
-static GPtrArray *session_handles_snapshot(cardea_session *s) {
+/* Every value of `table`, each with a ref taken by `ref` (caller unrefs),
+ * copied under `mutex` so callers can call out without holding it. */
+static GPtrArray *snapshot(GMutex *mutex, GHashTable *table, void (*ref)(gpointer)) {
 	GPtrArray *list = g_ptr_array_new();
-	g_mutex_lock(&s->mutex);
-	GHashTableIter it;
-	gpointer value;
-	g_hash_table_iter_init(&it, s->handles);
-	while (g_hash_table_iter_next(&it, NULL, &value)) {
-		cardea_handle_ref(value);
-		g_ptr_array_add(list, value);
+	g_mutex_lock(mutex);
+	if (table) {
+		GHashTableIter it;
+		gpointer value;
+		g_hash_table_iter_init(&it, table);
+		while (g_hash_table_iter_next(&it, NULL, &value)) {
+			ref(value);
+			g_ptr_array_add(list, value);
+		}
 	}
-	g_mutex_unlock(&s->mutex);
+	g_mutex_unlock(mutex);
 	return list;
+}
+
+static GPtrArray *session_handles_snapshot(cardea_session *s) {
+	return snapshot(&s->mutex, s->handles, (void (*)(gpointer))cardea_handle_ref);
 }
 
 static void detach_all(cardea_session *s, gboolean notify) {
@@ -203,21 +210,10 @@ void cardea_session_claim(cardea_session *s, cardea_loaded_module *transport, ca
 	CARDEA_LOG(CARDEA_LOG_INFO, "[session %"G_GUINT64_FORMAT"] claimed by a new connection", s->id);
 }
 
-/* All live sessions, each with a ref. */
+/* All live sessions, each with a ref. (`sessions` itself only changes in
+ * init/deinit, when no other thread runs.) */
 static GPtrArray *sessions_snapshot(void) {
-	GPtrArray *list = g_ptr_array_new();
-	g_mutex_lock(&sessions_mutex);
-	if (sessions) {
-		GHashTableIter it;
-		gpointer value;
-		g_hash_table_iter_init(&it, sessions);
-		while (g_hash_table_iter_next(&it, NULL, &value)) {
-			cardea_session_ref(value);
-			g_ptr_array_add(list, value);
-		}
-	}
-	g_mutex_unlock(&sessions_mutex);
-	return list;
+	return snapshot(&sessions_mutex, sessions, (void (*)(gpointer))cardea_session_ref);
 }
 
 void cardea_sessions_transport_gone(cardea_transport_session *ts) {
