@@ -150,41 +150,42 @@ static gboolean stored_tokens_on(admin_req *r) {
 	return TRUE;
 }
 
-/* `plugins` as a NULL-terminated array of known packages; answers 467/460 on bad input. */
+/* `plugins` as a NULL-terminated array. As in Janus, names of plugins that
+ * are not loaded are skipped (with a warning) rather than refused, so admin
+ * scripts written for a gateway with more plugins keep working. */
 static gboolean read_plugins(admin_req *r, gboolean required, GPtrArray **out) {
 	json_t *plugins = json_object_get(r->root, "plugins");
+	if (plugins == NULL && required) {
+		fail(r, CARDEA_ERROR_MISSING_MANDATORY_ELEMENT, "Missing mandatory element (plugins)");
+		return FALSE;
+	}
+	if (plugins != NULL && !json_is_array(plugins)) {
+		fail(r, CARDEA_ERROR_INVALID_ELEMENT_TYPE, "Invalid element type (plugins should be an array)");
+		return FALSE;
+	}
+	if (required && json_array_size(plugins) == 0) {
+		fail(r, CARDEA_ERROR_INVALID_ELEMENT_TYPE, "Invalid element type (plugins should be a non-empty array)");
+		return FALSE;
+	}
 	*out = g_ptr_array_new();
 	if (plugins == NULL) {
-		if (required) {
-			fail(r, CARDEA_ERROR_MISSING_MANDATORY_ELEMENT, "Missing mandatory element (plugins)");
-			g_ptr_array_free(*out, TRUE);
-			return FALSE;
-		}
 		/* No list: every plugin loaded now. */
 		for (guint i = 0; i < cardea_gw->plugins->len; i++) {
 			cardea_loaded_module *m = g_ptr_array_index(cardea_gw->plugins, i);
 			g_ptr_array_add(*out, (gpointer)m->info->package);
 		}
-		g_ptr_array_add(*out, NULL);
-		return TRUE;
-	}
-	if (!json_is_array(plugins) || (required && json_array_size(plugins) == 0)) {
-		fail(r, CARDEA_ERROR_INVALID_ELEMENT_TYPE, "Invalid element type (plugins should be a non-empty array)");
-		g_ptr_array_free(*out, TRUE);
-		return FALSE;
-	}
-	size_t i;
-	json_t *p;
-	json_array_foreach(plugins, i, p) {
-		const char *name = json_string_value(p);
-		if (name == NULL || cardea_gateway_find_plugin(name) == NULL) {
-			char *reason = g_strdup_printf("No such plugin '%s'", name ? name : "(not a string)");
-			fail(r, CARDEA_ERROR_PLUGIN_NOT_FOUND, reason);
-			g_free(reason);
-			g_ptr_array_free(*out, TRUE);
-			return FALSE;
+	} else {
+		size_t i;
+		json_t *p;
+		json_array_foreach(plugins, i, p) {
+			const char *name = json_string_value(p);
+			if (name == NULL || cardea_gateway_find_plugin(name) == NULL) {
+				CARDEA_LOG(CARDEA_LOG_WARN, "[admin] %s: skipping unknown plugin %s", r->env->verb,
+					name ? name : "(not a string)");
+				continue;
+			}
+			g_ptr_array_add(*out, (gpointer)name);
 		}
-		g_ptr_array_add(*out, (gpointer)name);
 	}
 	g_ptr_array_add(*out, NULL);
 	return TRUE;
@@ -254,7 +255,7 @@ static void admin_remove_token(admin_req *r) {
 	if (token == NULL)
 		return;
 	if (!cardea_token_remove(json_string_value(token)))
-		token_not_found(r, json_string_value(token));
+		fail(r, CARDEA_ERROR_UNKNOWN, "Error removing token");   /* Janus's answer, not 470 */
 	else
 		cardea_api_reply(r->ctx, success(r));
 }
@@ -401,14 +402,10 @@ static admin_fn lookup(const admin_entry *table, const char *verb) {
 	return NULL;
 }
 
-/* A verb known in some other scope answers 457, an unknown one 453. */
+/* Janus answers every verb it does not serve at a scope, known or not, with 457. */
 static void reply_not_here(admin_req *r) {
-	const char *verb = r->env->verb;
-	gboolean known = lookup(global_requests, verb) || lookup(session_requests, verb) ||
-		lookup(handle_requests, verb) || strcmp(verb, "info") == 0 || strcmp(verb, "ping") == 0;
-	char *reason = known ? g_strdup_printf("Unhandled request '%s' at this path", verb)
-		: g_strdup_printf("Unknown request '%s'", verb);
-	fail(r, known ? CARDEA_ERROR_INVALID_REQUEST_PATH : CARDEA_ERROR_UNKNOWN_REQUEST, reason);
+	char *reason = g_strdup_printf("Unhandled request '%s' at this path", r->env->verb);
+	fail(r, CARDEA_ERROR_INVALID_REQUEST_PATH, reason);
 	g_free(reason);
 }
 

@@ -173,7 +173,8 @@ int cardea_api_parse_envelope(json_t *root, guint64 path_session, guint64 path_h
 		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
 	}
 	json_t *id = json_object_get(root, "id");
-	if (id != NULL && (!json_is_integer(id) || json_integer_value(id) < 1 ||
+	/* As in Janus, 0 means "pick one"; only negative or non-integer ids are refused. */
+	if (id != NULL && (!json_is_integer(id) || json_integer_value(id) < 0 ||
 			(guint64)json_integer_value(id) > CARDEA_ID_MAX)) {
 		*reason = g_strdup("Invalid element type (id should be a positive integer)");
 		return CARDEA_ERROR_INVALID_ELEMENT_TYPE;
