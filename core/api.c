@@ -800,7 +800,8 @@ static void process_text(api_item *item) {
 	}
 	size_t off = 0;
 	gboolean any = FALSE;
-	while (off < item->len) {
+	/* At least one parse, so an empty message gets its 454 like any bad JSON. */
+	while (!any || off < item->len) {
 		while (off < item->len && g_ascii_isspace(item->text[off]))
 			off++;
 		if (off == item->len && any)

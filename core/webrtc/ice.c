@@ -1,0 +1,348 @@
+/* libnice wrapper: one stream, one component (everything bundled and
+ * rtcp-muxed). See ice.h for the threading contract. */
+#include <string.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <nice/agent.h>
+#include "ice.h"
+#include "cardea/module.h"
+
+struct cardea_ice {
+	NiceAgent *agent;               /* owned */
+	guint stream_id;
+	GMainContext *context;          /* borrowed (the loop's) */
+	cardea_ice_callbacks cb;
+	void *user_data;                /* borrowed */
+	cardea_ice_state state;
+	gboolean gathering;
+	gboolean remote_credentials_set;
+	GSList *early_candidates;       /* owned NiceCandidate*: remote candidates before credentials */
+	char *ufrag, *pwd;              /* owned, local */
+	char *selected;                 /* owned, "local <-> remote" of the selected pair */
+	guint remote_candidates;
+};
+
+const char *cardea_ice_state_name(cardea_ice_state state) {
+	switch (state) {
+	case CARDEA_ICE_NEW: return "new";
+	case CARDEA_ICE_GATHERING: return "gathering";
+	case CARDEA_ICE_CONNECTING: return "connecting";
+	case CARDEA_ICE_CONNECTED: return "connected";
+	case CARDEA_ICE_FAILED: return "failed";
+	}
+	return "unknown";
+}
+
+/* ---- local addresses ---- */
+
+/* An item matches an interface by name, or an address by string prefix. */
+static gboolean list_matches(char **items, const char *ifname, const char *ip) {
+	for (; items && *items; items++) {
+		if (**items == '\0')
+			continue;
+		if (g_strcmp0(*items, ifname) == 0 || g_str_has_prefix(ip, *items))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+char **cardea_ice_local_addresses(const char *enforce, const char *ignore, gboolean ipv6, gboolean allow_loopback) {
+	GPtrArray *out = g_ptr_array_new();
+	char **enforce_items = (enforce && *enforce) ? g_strsplit_set(enforce, ", ", -1) : NULL;
+	char **ignore_items = (ignore && *ignore) ? g_strsplit_set(ignore, ", ", -1) : NULL;
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs) == 0) {
+		for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+			if (i->ifa_addr == NULL || !(i->ifa_flags & IFF_UP))
+				continue;
+			int family = i->ifa_addr->sa_family;
+			if (family != AF_INET && !(ipv6 && family == AF_INET6))
+				continue;
+			char ip[INET6_ADDRSTRLEN];
+			const void *raw = family == AF_INET ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+				: (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+			if (inet_ntop(family, raw, ip, sizeof(ip)) == NULL)
+				continue;
+			if (family == AF_INET6 && g_str_has_prefix(ip, "fe80"))
+				continue;   /* link-local needs a scope id: not usable as a candidate */
+			gboolean loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
+			if (enforce_items) {
+				if (!list_matches(enforce_items, i->ifa_name, ip))
+					continue;
+			} else {
+				if (list_matches(ignore_items, i->ifa_name, ip))
+					continue;
+				if (loopback && !allow_loopback)
+					continue;
+			}
+			if (!g_ptr_array_find_with_equal_func(out, ip, g_str_equal, NULL))
+				g_ptr_array_add(out, g_strdup(ip));
+		}
+		freeifaddrs(ifs);
+	}
+	g_strfreev(enforce_items);
+	g_strfreev(ignore_items);
+	g_ptr_array_add(out, NULL);
+	return (char **)g_ptr_array_free(out, FALSE);
+}
+
+/* ---- libnice signals (all on the loop thread) ---- */
+
+static void set_state(cardea_ice *ice, cardea_ice_state state) {
+	if (ice->state == state)
+		return;
+	ice->state = state;
+	if (ice->cb.state_changed)
+		ice->cb.state_changed(ice, state, ice->user_data);
+}
+
+static void on_gathering_done(NiceAgent *agent, guint stream_id, gpointer data) {
+	cardea_ice *ice = data;
+	ice->gathering = FALSE;
+	if (ice->cb.gathering_done)
+		ice->cb.gathering_done(ice, ice->user_data);
+}
+
+/* "a=candidate:..." -> "candidate:..." for the SDP writer and trickle events. */
+static void emit_candidate(cardea_ice *ice, NiceCandidate *cand) {
+	gchar *sdp = nice_agent_generate_local_candidate_sdp(ice->agent, cand);
+	if (sdp == NULL)
+		return;
+	const char *line = g_str_has_prefix(sdp, "a=") ? sdp + 2 : sdp;
+	if (ice->cb.local_candidate)
+		ice->cb.local_candidate(ice, line, ice->user_data);
+	g_free(sdp);
+}
+
+static void on_new_candidate(NiceAgent *agent, NiceCandidate *cand, gpointer data) {
+	emit_candidate(data, cand);
+}
+
+static void on_component_state(NiceAgent *agent, guint stream_id, guint component, guint state, gpointer data) {
+	cardea_ice *ice = data;
+	switch (state) {
+	case NICE_COMPONENT_STATE_GATHERING:
+		set_state(ice, CARDEA_ICE_GATHERING);
+		break;
+	case NICE_COMPONENT_STATE_CONNECTING:
+		set_state(ice, CARDEA_ICE_CONNECTING);
+		break;
+	case NICE_COMPONENT_STATE_CONNECTED:
+	case NICE_COMPONENT_STATE_READY:
+		set_state(ice, CARDEA_ICE_CONNECTED);
+		break;
+	case NICE_COMPONENT_STATE_FAILED:
+		set_state(ice, CARDEA_ICE_FAILED);
+		break;
+	case NICE_COMPONENT_STATE_DISCONNECTED:
+		/* After a connection, losing it (consent) is a failure; before, nothing happened yet. */
+		if (ice->state == CARDEA_ICE_CONNECTED)
+			set_state(ice, CARDEA_ICE_FAILED);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_selected_pair(NiceAgent *agent, guint stream_id, guint component,
+		NiceCandidate *local, NiceCandidate *remote, gpointer data) {
+	cardea_ice *ice = data;
+	char l[NICE_ADDRESS_STRING_LEN], r[NICE_ADDRESS_STRING_LEN];
+	nice_address_to_string(&local->addr, l);
+	nice_address_to_string(&remote->addr, r);
+	g_free(ice->selected);
+	ice->selected = g_strdup_printf("%s:%u <-> %s:%u", l, nice_address_get_port(&local->addr),
+		r, nice_address_get_port(&remote->addr));
+}
+
+static void on_receive(NiceAgent *agent, guint stream_id, guint component, guint len, gchar *buf, gpointer data) {
+	cardea_ice *ice = data;
+	if (len > 0 && ice->cb.receive)
+		ice->cb.receive(ice, (guint8 *)buf, len, ice->user_data);
+}
+
+/* ---- API ---- */
+
+static NiceRelayType relay_type(const char *name) {
+	if (g_strcmp0(name, "tcp") == 0)
+		return NICE_RELAY_TYPE_TURN_TCP;
+	if (g_strcmp0(name, "tls") == 0)
+		return NICE_RELAY_TYPE_TURN_TLS;
+	return NICE_RELAY_TYPE_TURN_UDP;
+}
+
+static void refresh_credentials(cardea_ice *ice) {
+	g_free(ice->ufrag);
+	g_free(ice->pwd);
+	ice->ufrag = ice->pwd = NULL;
+	nice_agent_get_local_credentials(ice->agent, ice->stream_id, &ice->ufrag, &ice->pwd);
+}
+
+cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
+		const cardea_ice_callbacks *callbacks, void *user_data) {
+	NiceAgentOption flags = NICE_AGENT_OPTION_ICE_TRICKLE;
+	if (o->lite)
+		flags |= NICE_AGENT_OPTION_LITE_MODE;
+	if (o->consent_freshness)
+		flags |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+	cardea_ice *ice = g_new0(cardea_ice, 1);
+	ice->context = context;
+	ice->cb = *callbacks;
+	ice->user_data = user_data;
+	ice->agent = nice_agent_new_full(context, NICE_COMPATIBILITY_RFC5245, flags);
+	g_object_set(ice->agent, "controlling-mode", o->lite ? FALSE : o->controlling,
+		"upnp", FALSE, "ice-tcp", o->tcp, "ice-udp", TRUE, NULL);
+	if (o->stun_server && *o->stun_server)
+		g_object_set(ice->agent, "stun-server", o->stun_server, "stun-server-port", o->stun_port, NULL);
+	for (char **a = o->local_addresses; a && *a; a++) {
+		NiceAddress addr;
+		nice_address_init(&addr);
+		if (nice_address_set_from_string(&addr, *a))
+			nice_agent_add_local_address(ice->agent, &addr);
+	}
+	ice->stream_id = nice_agent_add_stream(ice->agent, 1);
+	if (ice->stream_id == 0) {
+		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] could not add a stream to the agent");
+		g_object_unref(ice->agent);
+		g_free(ice);
+		return NULL;
+	}
+	if (o->port_min || o->port_max)
+		nice_agent_set_port_range(ice->agent, ice->stream_id, 1, o->port_min, o->port_max ? o->port_max : 65535);
+	if (o->turn_server && *o->turn_server)
+		nice_agent_set_relay_info(ice->agent, ice->stream_id, 1, o->turn_server, o->turn_port,
+			o->turn_user ? o->turn_user : "", o->turn_pwd ? o->turn_pwd : "", relay_type(o->turn_type));
+	g_signal_connect(ice->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), ice);
+	g_signal_connect(ice->agent, "new-candidate-full", G_CALLBACK(on_new_candidate), ice);
+	g_signal_connect(ice->agent, "component-state-changed", G_CALLBACK(on_component_state), ice);
+	g_signal_connect(ice->agent, "new-selected-pair-full", G_CALLBACK(on_selected_pair), ice);
+	nice_agent_attach_recv(ice->agent, ice->stream_id, 1, context, on_receive, ice);
+	refresh_credentials(ice);
+	return ice;
+}
+
+void cardea_ice_free(cardea_ice *ice) {
+	if (ice == NULL)
+		return;
+	nice_agent_attach_recv(ice->agent, ice->stream_id, 1, ice->context, NULL, NULL);
+	g_signal_handlers_disconnect_by_data(ice->agent, ice);
+	nice_agent_remove_stream(ice->agent, ice->stream_id);
+	g_object_unref(ice->agent);
+	g_slist_free_full(ice->early_candidates, (GDestroyNotify)nice_candidate_free);
+	g_free(ice->ufrag);
+	g_free(ice->pwd);
+	g_free(ice->selected);
+	g_free(ice);
+}
+
+const char *cardea_ice_local_ufrag(const cardea_ice *ice) {
+	return ice->ufrag;
+}
+
+const char *cardea_ice_local_pwd(const cardea_ice *ice) {
+	return ice->pwd;
+}
+
+gboolean cardea_ice_gather(cardea_ice *ice) {
+	ice->gathering = TRUE;
+	if (!nice_agent_gather_candidates(ice->agent, ice->stream_id)) {
+		ice->gathering = FALSE;
+		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] gathering failed to start (no usable local address?)");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean cardea_ice_set_remote_credentials(cardea_ice *ice, const char *ufrag, const char *pwd) {
+	if (ufrag == NULL || pwd == NULL || *ufrag == '\0' || *pwd == '\0')
+		return FALSE;
+	if (!nice_agent_set_remote_credentials(ice->agent, ice->stream_id, ufrag, pwd))
+		return FALSE;
+	ice->remote_credentials_set = TRUE;
+	if (ice->early_candidates) {
+		/* Candidates trickled before the SDP: apply them now. */
+		ice->early_candidates = g_slist_reverse(ice->early_candidates);
+		nice_agent_set_remote_candidates(ice->agent, ice->stream_id, 1, ice->early_candidates);
+		g_slist_free_full(ice->early_candidates, (GDestroyNotify)nice_candidate_free);
+		ice->early_candidates = NULL;
+	}
+	return TRUE;
+}
+
+gboolean cardea_ice_add_remote_candidate(cardea_ice *ice, const char *candidate) {
+	if (candidate == NULL)
+		return FALSE;
+	if (g_str_has_prefix(candidate, "a="))
+		candidate += 2;
+	if (g_str_has_prefix(candidate, "candidate:"))
+		candidate += strlen("candidate:");
+	char *line = g_strdup_printf("a=candidate:%s", candidate);
+	NiceCandidate *c = nice_agent_parse_remote_candidate_sdp(ice->agent, ice->stream_id, line);
+	g_free(line);
+	if (c == NULL)
+		return FALSE;
+	if (c->component_id != 1) {
+		nice_candidate_free(c);
+		return TRUE;   /* RTCP component of a non-muxed offer: ignored, not an error */
+	}
+	ice->remote_candidates++;
+	if (!ice->remote_credentials_set) {
+		ice->early_candidates = g_slist_prepend(ice->early_candidates, c);
+		return TRUE;
+	}
+	GSList *list = g_slist_append(NULL, c);
+	int added = nice_agent_set_remote_candidates(ice->agent, ice->stream_id, 1, list);
+	g_slist_free_full(list, (GDestroyNotify)nice_candidate_free);
+	return added >= 0;
+}
+
+void cardea_ice_remote_gathering_done(cardea_ice *ice) {
+	nice_agent_peer_candidate_gathering_done(ice->agent, ice->stream_id);
+}
+
+gboolean cardea_ice_restart(cardea_ice *ice) {
+	if (!nice_agent_restart_stream(ice->agent, ice->stream_id))
+		return FALSE;
+	ice->remote_credentials_set = FALSE;
+	refresh_credentials(ice);
+	return TRUE;
+}
+
+int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len) {
+	if (ice->state != CARDEA_ICE_CONNECTED)
+		return -1;
+	return nice_agent_send(ice->agent, ice->stream_id, 1, (guint)len, (const gchar *)buf);
+}
+
+cardea_ice_state cardea_ice_get_state(const cardea_ice *ice) {
+	return ice->state;
+}
+
+static json_t *candidates_json(GSList *cands, NiceAgent *agent, gboolean local) {
+	json_t *arr = json_array();
+	for (GSList *l = cands; l; l = l->next) {
+		NiceCandidate *c = l->data;
+		char addr[NICE_ADDRESS_STRING_LEN];
+		nice_address_to_string(&c->addr, addr);
+		static const char *const types[] = { "host", "srflx", "prflx", "relay" };
+		json_array_append_new(arr, json_sprintf("%s:%u %s %s", addr, nice_address_get_port(&c->addr),
+			c->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp",
+			c->type < G_N_ELEMENTS(types) ? types[c->type] : "?"));
+	}
+	return arr;
+}
+
+json_t *cardea_ice_info(cardea_ice *ice) {
+	GSList *local = nice_agent_get_local_candidates(ice->agent, ice->stream_id, 1);
+	GSList *remote = nice_agent_get_remote_candidates(ice->agent, ice->stream_id, 1);
+	json_t *info = json_pack("{s:s, s:s?, s:o, s:o}",
+		"state", cardea_ice_state_name(ice->state),
+		"selected-pair", ice->selected,
+		"local-candidates", candidates_json(local, ice->agent, TRUE),
+		"remote-candidates", candidates_json(remote, ice->agent, FALSE));
+	g_slist_free_full(local, (GDestroyNotify)nice_candidate_free);
+	g_slist_free_full(remote, (GDestroyNotify)nice_candidate_free);
+	return info;
+}

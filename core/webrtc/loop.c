@@ -1,0 +1,80 @@
+#include "loop.h"
+#include "cardea/module.h"
+
+static cardea_loop *loops;   /* owned array */
+static int n_loops;
+
+static gpointer loop_thread(gpointer data) {
+	cardea_loop *l = data;
+	g_main_context_push_thread_default(l->context);
+	g_main_loop_run(l->loop);
+	g_main_context_pop_thread_default(l->context);
+	return NULL;
+}
+
+void cardea_loops_start(int count) {
+	if (count <= 0)
+		count = (int)g_get_num_processors();
+	n_loops = count;
+	loops = g_new0(cardea_loop, count);
+	for (int i = 0; i < count; i++) {
+		cardea_loop *l = &loops[i];
+		l->index = i;
+		l->context = g_main_context_new();
+		l->loop = g_main_loop_new(l->context, FALSE);
+		char *name = g_strdup_printf("media-loop-%d", i);
+		l->thread = g_thread_new(name, loop_thread, l);
+		g_free(name);
+	}
+	CARDEA_LOG(CARDEA_LOG_INFO, "[loops] %d media event loop(s) started", count);
+}
+
+static gboolean quit_loop(gpointer data) {
+	g_main_loop_quit(((cardea_loop *)data)->loop);
+	return G_SOURCE_REMOVE;
+}
+
+void cardea_loops_stop(void) {
+	for (int i = 0; i < n_loops; i++) {
+		cardea_loop *l = &loops[i];
+		g_main_context_invoke(l->context, quit_loop, l);
+		g_thread_join(l->thread);
+		g_main_loop_unref(l->loop);
+		g_main_context_unref(l->context);
+	}
+	g_free(loops);
+	loops = NULL;
+	n_loops = 0;
+}
+
+int cardea_loops_count(void) {
+	return n_loops;
+}
+
+cardea_loop *cardea_loop_acquire(int index) {
+	if (n_loops == 0)
+		return NULL;
+	cardea_loop *best = NULL;
+	if (index >= 0 && index < n_loops) {
+		best = &loops[index];
+	} else {
+		for (int i = 0; i < n_loops; i++)
+			if (best == NULL || g_atomic_int_get(&loops[i].users) < g_atomic_int_get(&best->users))
+				best = &loops[i];
+	}
+	g_atomic_int_inc(&best->users);
+	return best;
+}
+
+void cardea_loop_release(cardea_loop *l) {
+	if (l)
+		g_atomic_int_add(&l->users, -1);
+}
+
+void cardea_loop_invoke(cardea_loop *l, GSourceFunc fn, gpointer data, GDestroyNotify destroy) {
+	g_main_context_invoke_full(l->context, G_PRIORITY_DEFAULT, fn, data, destroy);
+}
+
+gboolean cardea_loop_is_current(const cardea_loop *l) {
+	return g_main_context_is_owner(l->context);
+}

@@ -1,0 +1,37 @@
+/* Media event loops (DESIGN.md "Threads and the packet path").
+ *
+ * A fixed pool of threads, each running its own GMainContext. Every
+ * PeerConnection is bound to exactly one loop for its whole life: its ICE
+ * agent, DTLS and SRTP state are touched only from that thread, so they need
+ * no lock (STYLE.md rule 12). Other threads hand work over with
+ * cardea_loop_invoke().
+ */
+#ifndef CARDEA_WEBRTC_LOOP_H
+#define CARDEA_WEBRTC_LOOP_H
+
+#include <glib.h>
+
+typedef struct cardea_loop {
+	int index;
+	GMainContext *context;   /* owned */
+	GMainLoop *loop;         /* owned */
+	GThread *thread;         /* owned, joined in cardea_loops_stop */
+	volatile gint users;     /* PeerConnections bound to this loop */
+} cardea_loop;
+
+/* Starts `count` loops (0 = one per CPU core). Main thread, once. */
+void cardea_loops_start(int count);
+/* Stops and joins every loop; sources still attached are destroyed. */
+void cardea_loops_stop(void);
+int cardea_loops_count(void);
+/* The loop with the fewest users, or loop `index` when index >= 0 and valid;
+ * the caller owns one "user" of it until cardea_loop_release(). */
+cardea_loop *cardea_loop_acquire(int index);
+void cardea_loop_release(cardea_loop *loop);
+/* Runs fn(data) on the loop's thread (at once if already on it); `destroy`
+ * frees data afterwards, also when the loop stops before running it. */
+void cardea_loop_invoke(cardea_loop *loop, GSourceFunc fn, gpointer data, GDestroyNotify destroy);
+/* TRUE on the loop's own thread. */
+gboolean cardea_loop_is_current(const cardea_loop *loop);
+
+#endif

@@ -1,0 +1,174 @@
+/* Two ICE agents in one process, on 127.0.0.1: trickled candidates (also
+ * before the credentials), connection, datagrams both ways, ICE restart,
+ * address filtering, and a peer that never answers. */
+#include <string.h>
+#include <glib.h>
+#include "webrtc/ice.h"
+
+typedef struct peer {
+	cardea_ice *ice;
+	struct peer *other;
+	GPtrArray *candidates;   /* gathered, in SDP form */
+	gboolean gathered;
+	cardea_ice_state state;
+	GByteArray *received;
+	guint datagrams;
+} peer;
+
+static void on_candidate(cardea_ice *ice, const char *candidate, void *data) {
+	peer *p = data;
+	g_assert_true(g_str_has_prefix(candidate, "candidate:"));
+	g_ptr_array_add(p->candidates, g_strdup(candidate));
+	/* Trickle it to the other side at once. */
+	if (p->other && p->other->ice)
+		g_assert_true(cardea_ice_add_remote_candidate(p->other->ice, candidate));
+}
+
+static void on_gathered(cardea_ice *ice, void *data) {
+	peer *p = data;
+	p->gathered = TRUE;
+	if (p->other && p->other->ice)
+		cardea_ice_remote_gathering_done(p->other->ice);
+}
+
+static void on_state(cardea_ice *ice, cardea_ice_state state, void *data) {
+	((peer *)data)->state = state;
+}
+
+static void on_receive(cardea_ice *ice, guint8 *buf, gsize len, void *data) {
+	peer *p = data;
+	g_byte_array_append(p->received, buf, (guint)len);
+	p->datagrams++;
+}
+
+static const cardea_ice_callbacks callbacks = { on_candidate, on_gathered, on_state, on_receive };
+
+static void peer_init(peer *p, GMainContext *ctx, gboolean controlling, char **addresses) {
+	memset(p, 0, sizeof(*p));
+	p->candidates = g_ptr_array_new_with_free_func(g_free);
+	p->received = g_byte_array_new();
+	cardea_ice_options o = { .controlling = controlling, .local_addresses = addresses };
+	p->ice = cardea_ice_new(ctx, &o, &callbacks, p);
+	g_assert_nonnull(p->ice);
+	g_assert_nonnull(cardea_ice_local_ufrag(p->ice));
+	g_assert_cmpuint(strlen(cardea_ice_local_pwd(p->ice)), >=, 22);
+}
+
+static void peer_clear(peer *p) {
+	cardea_ice_free(p->ice);
+	g_ptr_array_free(p->candidates, TRUE);
+	g_byte_array_free(p->received, TRUE);
+}
+
+static gboolean wait_for(GMainContext *ctx, gboolean (*done)(peer *, peer *), peer *a, peer *b, int ms) {
+	gint64 end = g_get_monotonic_time() + ms * 1000;
+	while (!done(a, b) && g_get_monotonic_time() < end)
+		if (!g_main_context_iteration(ctx, FALSE))
+			g_usleep(1000);
+	return done(a, b);
+}
+
+static gboolean both_connected(peer *a, peer *b) {
+	return a->state == CARDEA_ICE_CONNECTED && b->state == CARDEA_ICE_CONNECTED;
+}
+
+static gboolean both_received(peer *a, peer *b) {
+	return a->datagrams > 0 && b->datagrams > 0;
+}
+
+static char **loopback_only(void) {
+	return cardea_ice_local_addresses("127.0.0.1", NULL, FALSE, TRUE);
+}
+
+static void connect_pair(GMainContext *ctx, peer *a, peer *b) {
+	/* b learns a's candidates before a's credentials: they must be kept. */
+	g_assert_true(cardea_ice_set_remote_credentials(a->ice, cardea_ice_local_ufrag(b->ice), cardea_ice_local_pwd(b->ice)));
+	g_assert_true(cardea_ice_gather(a->ice));
+	g_assert_true(cardea_ice_gather(b->ice));
+	while (!a->gathered)
+		g_main_context_iteration(ctx, TRUE);
+	g_assert_true(cardea_ice_set_remote_credentials(b->ice, cardea_ice_local_ufrag(a->ice), cardea_ice_local_pwd(a->ice)));
+	g_assert_true(wait_for(ctx, both_connected, a, b, 10000));
+}
+
+static void test_connect_and_send(void) {
+	GMainContext *ctx = g_main_context_new();
+	g_main_context_push_thread_default(ctx);
+	char **addrs = loopback_only();
+	g_assert_cmpstr(addrs[0], ==, "127.0.0.1");
+	peer a, b;
+	peer_init(&a, ctx, TRUE, addrs);
+	peer_init(&b, ctx, FALSE, addrs);
+	a.other = &b;
+	b.other = &a;
+	/* Not connected yet: sending fails instead of queueing. */
+	g_assert_cmpint(cardea_ice_send(a.ice, (const guint8 *)"x", 1), ==, -1);
+	connect_pair(ctx, &a, &b);
+	g_assert_cmpuint(a.candidates->len, >=, 1);
+	g_assert_nonnull(strstr(g_ptr_array_index(a.candidates, 0), "127.0.0.1"));
+
+	g_assert_cmpint(cardea_ice_send(a.ice, (const guint8 *)"hello from a", 12), ==, 12);
+	g_assert_cmpint(cardea_ice_send(b.ice, (const guint8 *)"hello from b", 12), ==, 12);
+	g_assert_true(wait_for(ctx, both_received, &a, &b, 5000));
+	g_assert_cmpmem(b.received->data, b.received->len, "hello from a", 12);
+	g_assert_cmpmem(a.received->data, a.received->len, "hello from b", 12);
+
+	json_t *info = cardea_ice_info(a.ice);
+	g_assert_cmpstr(json_string_value(json_object_get(info, "state")), ==, "connected");
+	g_assert_nonnull(strstr(json_string_value(json_object_get(info, "selected-pair")), "127.0.0.1"));
+	g_assert_cmpuint(json_array_size(json_object_get(info, "remote-candidates")), >=, 1);
+	json_decref(info);
+
+	/* ICE restart gives new credentials. */
+	char *old_ufrag = g_strdup(cardea_ice_local_ufrag(a.ice));
+	g_assert_true(cardea_ice_restart(a.ice));
+	g_assert_cmpstr(old_ufrag, !=, cardea_ice_local_ufrag(a.ice));
+	g_free(old_ufrag);
+
+	peer_clear(&a);
+	peer_clear(&b);
+	g_strfreev(addrs);
+	g_main_context_pop_thread_default(ctx);
+	g_main_context_unref(ctx);
+}
+
+static void test_bad_input(void) {
+	GMainContext *ctx = g_main_context_new();
+	char **addrs = loopback_only();
+	peer a;
+	peer_init(&a, ctx, TRUE, addrs);
+	g_assert_false(cardea_ice_add_remote_candidate(a.ice, "candidate:garbage"));
+	g_assert_false(cardea_ice_add_remote_candidate(a.ice, ""));
+	g_assert_false(cardea_ice_add_remote_candidate(a.ice, NULL));
+	g_assert_false(cardea_ice_set_remote_credentials(a.ice, "", "pwd"));
+	g_assert_false(cardea_ice_set_remote_credentials(a.ice, NULL, NULL));
+	/* A well-formed candidate nobody answers at: accepted, never connects. */
+	g_assert_true(cardea_ice_add_remote_candidate(a.ice, "a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host"));
+	peer_clear(&a);
+	g_strfreev(addrs);
+	g_main_context_unref(ctx);
+}
+
+static void test_address_filters(void) {
+	char **all = cardea_ice_local_addresses(NULL, NULL, FALSE, TRUE);
+	g_assert_true(g_strv_contains((const gchar *const *)all, "127.0.0.1"));
+	char **no_lo = cardea_ice_local_addresses(NULL, NULL, FALSE, FALSE);
+	g_assert_false(g_strv_contains((const gchar *const *)no_lo, "127.0.0.1"));
+	char **ignored = cardea_ice_local_addresses(NULL, "lo", FALSE, TRUE);
+	g_assert_false(g_strv_contains((const gchar *const *)ignored, "127.0.0.1"));
+	char **enforced = cardea_ice_local_addresses("lo", "lo", FALSE, FALSE);
+	g_assert_true(g_strv_contains((const gchar *const *)enforced, "127.0.0.1"));
+	g_assert_cmpuint(g_strv_length(enforced), ==, 1);
+	g_strfreev(all);
+	g_strfreev(no_lo);
+	g_strfreev(ignored);
+	g_strfreev(enforced);
+}
+
+int main(int argc, char *argv[]) {
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/ice/connect-and-send", test_connect_and_send);
+	g_test_add_func("/ice/bad-input", test_bad_input);
+	g_test_add_func("/ice/address-filters", test_address_filters);
+	return g_test_run();
+}
