@@ -150,9 +150,9 @@ static gboolean stored_tokens_on(admin_req *r) {
 	return TRUE;
 }
 
-/* `plugins` as a NULL-terminated array. As in Janus, names of plugins that
- * are not loaded are skipped (with a warning) rather than refused, so admin
- * scripts written for a gateway with more plugins keep working. */
+/* `plugins` as a NULL-terminated array. As in Janus, add_token (list
+ * optional) skips plugins that are not loaded, with a warning, while
+ * allow/disallow (list required) refuse a list naming one. */
 static gboolean read_plugins(admin_req *r, gboolean required, GPtrArray **out) {
 	json_t *plugins = json_object_get(r->root, "plugins");
 	if (plugins == NULL && required) {
@@ -180,6 +180,12 @@ static gboolean read_plugins(admin_req *r, gboolean required, GPtrArray **out) {
 		json_array_foreach(plugins, i, p) {
 			const char *name = json_string_value(p);
 			if (name == NULL || cardea_gateway_find_plugin(name) == NULL) {
+				/* Janus: allow/disallow refuse the whole list, add_token skips the entry. */
+				if (required) {
+					fail(r, CARDEA_ERROR_INVALID_ELEMENT_TYPE, "Invalid element type (some of the provided plugins are invalid)");
+					g_ptr_array_free(*out, TRUE);
+					return FALSE;
+				}
 				CARDEA_LOG(CARDEA_LOG_WARN, "[admin] %s: skipping unknown plugin %s", r->env->verb,
 					name ? name : "(not a string)");
 				continue;

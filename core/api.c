@@ -320,11 +320,11 @@ static void handle_create(const cardea_api_ctx *ctx, const cardea_api_envelope *
 	cardea_session *s = cardea_session_create((guint64)env->wanted_id, ctx->transport, ctx->ts, &code);
 	if (s == NULL) {
 		char *reason = NULL;
-		if (code == CARDEA_ERROR_SESSION_CONFLICT)
-			reason = g_strdup_printf("Session ID already in use (%"G_GINT64_FORMAT")", (gint64)env->wanted_id);
-		else if (code == CARDEA_ERROR_UNKNOWN)
+		if (code == CARDEA_ERROR_UNKNOWN)
 			reason = g_strdup_printf("Maximum number of sessions (%d) reached", cardea_gw->settings.max_sessions);
-		cardea_api_reply_error(ctx, 0, env->transaction, code, reason);
+		/* As in Janus, a conflict names the contested id as the reply's session_id. */
+		guint64 sid = code == CARDEA_ERROR_SESSION_CONFLICT ? (guint64)env->wanted_id : 0;
+		cardea_api_reply_error(ctx, sid, env->transaction, code, reason);
 		g_free(reason);
 		return;
 	}
