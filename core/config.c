@@ -1,3 +1,4 @@
+#include <stdarg.h>
 /* .jcfg reading on top of libconfig 1.5 (SDK: cardea/config.h).
  *
  * The file is read into memory by us (bounded, regular files only) and
@@ -767,4 +768,37 @@ gboolean cardea_config_write_file(const char *path, const char *text, GError **e
 	g_free(dir);
 	g_free(target);
 	return ok;
+}
+
+gboolean cardea_config_get_choice(const cardea_config *config, const char *section, const char *key,
+		const char *def, const char *const *choices, int *index, GError **error) {
+	char *v = NULL;
+	if (!cardea_config_get_string(config, section, key, def, &v, error))
+		return FALSE;
+	for (int i = 0; v && choices[i]; i++) {
+		if (g_ascii_strcasecmp(g_strstrip(v), choices[i]) == 0) {
+			*index = i;
+			g_free(v);
+			return TRUE;
+		}
+	}
+	char *list = g_strjoinv(", ", (gchar **)choices);
+	char *esc = g_strescape(v ? v : "", NULL);
+	cardea_config_set_value_error(error, config, section, key, "must be one of %s (got \"%.48s\")", list, esc);
+	g_free(esc);
+	g_free(list);
+	g_free(v);
+	return FALSE;
+}
+
+void cardea_config_set_value_error(GError **error, const cardea_config *config,
+		const char *section, const char *key, const char *format, ...) {
+	va_list ap;
+	va_start(ap, format);
+	char *what = g_strdup_vprintf(format, ap);
+	va_end(ap);
+	g_set_error(error, CARDEA_CONFIG_ERROR, CARDEA_CONFIG_ERROR_VALUE, "%s:%d: %s%s%s %s",
+		cardea_config_path(config), cardea_config_line(config, section, key),
+		section ? section : "", section ? "." : "", key, what);
+	g_free(what);
 }

@@ -151,21 +151,6 @@ void cardea_settings_clear(cardea_settings *s) {
 	memset(s, 0, sizeof(*s));
 }
 
-static void set_value_error(const cardea_config *cfg, const char *section, const char *key, GError **error,
-		const char *format, ...) G_GNUC_PRINTF(5, 6);
-
-/* "FILE:LINE: section.key <what>" for checks the getters cannot make. */
-static void set_value_error(const cardea_config *cfg, const char *section, const char *key, GError **error,
-		const char *format, ...) {
-	va_list ap;
-	va_start(ap, format);
-	char *what = g_strdup_vprintf(format, ap);
-	va_end(ap);
-	g_set_error(error, CARDEA_CONFIG_ERROR, CARDEA_CONFIG_ERROR_VALUE, "%s:%d: %s.%s %s",
-		cardea_config_path(cfg), cardea_config_line(cfg, section, key), section, key, what);
-	g_free(what);
-}
-
 /* Replaces the owned string at *field only when the key is present, so the
  * default survives an absent key and nothing leaks on error. (On error the
  * settings hold a mix of defaults and file values, all owned: the caller
@@ -177,7 +162,7 @@ static gboolean read_string(const cardea_config *cfg, const opt_desc *o, char **
 	if (v == NULL)
 		return TRUE;
 	if (*v == '\0' && o->kind == OPT_NONEMPTY) {
-		set_value_error(cfg, o->section, o->key, error,
+		cardea_config_set_value_error(error, cfg, o->section, o->key,
 			"must not be empty (comment the line out to use the default)");
 		g_free(v);
 		return FALSE;
@@ -235,7 +220,7 @@ static gboolean read_rtp_port_range(const cardea_config *cfg, cardea_settings *s
 	gboolean ok = g_strv_length(parts) == 2 && parse_port(parts[0], &lo) && parse_port(parts[1], &hi);
 	if (!ok) {
 		char *esc = g_strescape(v, NULL);
-		set_value_error(cfg, "media", "rtp_port_range", error,
+		cardea_config_set_value_error(error, cfg, "media", "rtp_port_range",
 			"must be \"min-max\" with ports from 0 to 65535 (got \"%.48s\")", esc);
 		g_free(esc);
 	} else {
@@ -256,23 +241,11 @@ static gboolean read_rtp_port_range(const cardea_config *cfg, cardea_settings *s
 
 static gboolean read_turn_type(const cardea_config *cfg, cardea_settings *s, GError **error) {
 	static const char *const allowed[] = { "udp", "tcp", "tls", NULL };
-	char *v = NULL;
-	if (!cardea_config_get_string(cfg, "nat", "turn_type", NULL, &v, error))
+	int i = 0;
+	if (!cardea_config_get_choice(cfg, "nat", "turn_type", "udp", allowed, &i, error))
 		return FALSE;
-	if (v == NULL)
-		return TRUE;
-	char *lower = g_ascii_strdown(g_strstrip(v), -1);
-	if (!g_strv_contains(allowed, lower)) {
-		char *esc = g_strescape(v, NULL);
-		set_value_error(cfg, "nat", "turn_type", error, "must be one of udp, tcp, tls (got \"%.48s\")", esc);
-		g_free(esc);
-		g_free(lower);
-		g_free(v);
-		return FALSE;
-	}
-	g_free(v);
 	g_free(s->turn_type);
-	s->turn_type = lower;
+	s->turn_type = g_strdup(allowed[i]);
 	return TRUE;
 }
 
@@ -284,11 +257,11 @@ static gboolean read_certificates(const cardea_config *cfg, cardea_settings *s, 
 	if (!read_string(cfg, &pem, &s->cert_pem, error) || !read_string(cfg, &key, &s->cert_key, error))
 		return FALSE;
 	if (s->cert_pem && !s->cert_key) {
-		set_value_error(cfg, "certificates", "cert_pem", error, "is set but certificates.cert_key is not");
+		cardea_config_set_value_error(error, cfg, "certificates", "cert_pem", "is set but certificates.cert_key is not");
 		return FALSE;
 	}
 	if (s->cert_key && !s->cert_pem) {
-		set_value_error(cfg, "certificates", "cert_key", error, "is set but certificates.cert_pem is not");
+		cardea_config_set_value_error(error, cfg, "certificates", "cert_key", "is set but certificates.cert_pem is not");
 		return FALSE;
 	}
 	return TRUE;

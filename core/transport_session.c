@@ -25,3 +25,18 @@ void cardea_transport_session_unref(cardea_transport_session *ts) {
 	if (ts)
 		cardea_refcount_unref(&ts->ref);
 }
+
+gboolean cardea_transport_read_json_style(const cardea_config *config, size_t *flags, GError **error) {
+	static const char *const styles[] = { "indented", "plain", "compact", NULL };
+	/* The same jansson flags as Janus for each style. */
+	static const size_t style_flags[] = {
+		JSON_INDENT(3) | JSON_PRESERVE_ORDER,
+		JSON_INDENT(0) | JSON_PRESERVE_ORDER,
+		JSON_COMPACT | JSON_PRESERVE_ORDER,
+	};
+	int i = 2;
+	if (!cardea_config_get_choice(config, "general", "json", "compact", styles, &i, error))
+		return FALSE;
+	*flags = style_flags[i];
+	return TRUE;
+}

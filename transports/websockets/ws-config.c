@@ -15,6 +15,7 @@
 
 #include "cardea/module.h"
 #include "cardea/config.h"
+#include "cardea/transport.h"
 #include "ws-priv.h"
 
 /* `enabled` is read by the core's module loader. */
@@ -40,40 +41,6 @@ const char *cardea_ws_listener_name(ws_listener_kind kind) {
 	}
 }
 
-/* Value errors we detect ourselves get the same "FILE:LINE: section.key ..."
- * shape as the SDK getters' errors, so the admin sees one format. */
-static void G_GNUC_PRINTF(5, 6) ws_conf_error(GError **error, const cardea_config *cfg,
-		const char *section, const char *key, const char *fmt, ...) {
-	va_list ap;
-	va_start(ap, fmt);
-	char *what = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	g_set_error(error, CARDEA_CONFIG_ERROR, CARDEA_CONFIG_ERROR_VALUE, "%s:%d: %s.%s %s",
-		cardea_config_path(cfg), cardea_config_line(cfg, section, key), section, key, what);
-	g_free(what);
-}
-
-static bool ws_read_json_format(const cardea_config *cfg, size_t *flags, GError **error) {
-	char *fmt = NULL;
-	if (!cardea_config_get_string(cfg, "general", "json", "compact", &fmt, error))
-		return false;
-	bool ok = true;
-	/* Same three styles (and the same jansson flags) as Janus. */
-	if (!g_ascii_strcasecmp(fmt, "indented"))
-		*flags = JSON_INDENT(3) | JSON_PRESERVE_ORDER;
-	else if (!g_ascii_strcasecmp(fmt, "plain"))
-		*flags = JSON_INDENT(0) | JSON_PRESERVE_ORDER;
-	else if (!g_ascii_strcasecmp(fmt, "compact"))
-		*flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
-	else {
-		ws_conf_error(error, cfg, "general", "json",
-			"must be \"indented\", \"plain\" or \"compact\" (got \"%s\")", fmt);
-		ok = false;
-	}
-	g_free(fmt);
-	return ok;
-}
-
 /* ws_logging is either a number (an lws LLL_* bit mask) or, as Janus accepts,
  * a comma-separated list of level names ("err,warn"), "all" or "none". */
 static bool ws_read_log_mask(const cardea_config *cfg, int *mask, GError **error) {
@@ -92,7 +59,7 @@ static bool ws_read_log_mask(const cardea_config *cfg, int *mask, GError **error
 	gint64 n = g_ascii_strtoll(text, &end, 0);
 	if (end != text && *end == '\0') {
 		if (n < 0 || n >= (1 << LLL_COUNT)) {
-			ws_conf_error(error, cfg, "general", "ws_logging",
+			cardea_config_set_value_error(error, cfg, "general", "ws_logging",
 				"must be a mask between 0 and %d (got %s)", (1 << LLL_COUNT) - 1, text);
 			ok = false;
 		}
@@ -114,7 +81,7 @@ static bool ws_read_log_mask(const cardea_config *cfg, int *mask, GError **error
 			}
 		}
 		if (i == G_N_ELEMENTS(names)) {
-			ws_conf_error(error, cfg, "general", "ws_logging",
+			cardea_config_set_value_error(error, cfg, "general", "ws_logging",
 				"unknown level \"%s\" (use err, warn, notice, info, debug, parser, header, "
 				"ext, client, latency, user, thread, all, none or a number)", item);
 			ok = false;
@@ -160,7 +127,7 @@ static bool ws_read_listener(const cardea_config *cfg, const char *section, cons
 	const char *given = (ip && *ip) ? ip : iface;
 	if (enabled && given && *given && !ws_is_bindable(given)) {
 		g_snprintf(key, sizeof(key), (ip && *ip) ? "%s_ip" : "%s_interface", prefix);
-		ws_conf_error(error, cfg, section, key,
+		cardea_config_set_value_error(error, cfg, section, key,
 			"\"%s\" is neither an IP address nor a network interface", given);
 		g_free(ip);
 		g_free(iface);
@@ -204,7 +171,7 @@ static bool ws_check_ports(const cardea_config *cfg, const ws_settings *s, GErro
 				continue;
 			char key[64];
 			g_snprintf(key, sizeof(key), "%s_port", cardea_ws_listener_name(j));
-			ws_conf_error(error, cfg, section[j], key, "%d is already used by %s",
+			cardea_config_set_value_error(error, cfg, section[j], key, "%d is already used by %s",
 				s->listeners[j].port, cardea_ws_listener_name(i));
 			return false;
 		}
@@ -215,7 +182,7 @@ static bool ws_check_ports(const cardea_config *cfg, const ws_settings *s, GErro
 static bool ws_read_all(const cardea_config *cfg, ws_settings *s, GError **error) {
 	gint64 n = 0;
 
-	if (!ws_read_json_format(cfg, &s->json_flags, error))
+	if (!cardea_transport_read_json_style(cfg, &s->json_flags, error))
 		return false;
 
 	ws_listener_conf *l = s->listeners;
@@ -263,7 +230,7 @@ static bool ws_read_all(const cardea_config *cfg, ws_settings *s, GError **error
 	if ((l[WS_LISTENER_WSS].enabled || l[WS_LISTENER_ADMIN_WSS].enabled) &&
 			(!s->cert_pem || !*s->cert_pem)) {
 		bool pub = l[WS_LISTENER_WSS].enabled;
-		ws_conf_error(error, cfg, pub ? "general" : "admin", pub ? "wss" : "admin_wss",
+		cardea_config_set_value_error(error, cfg, pub ? "general" : "admin", pub ? "wss" : "admin_wss",
 			"needs certificates.cert_pem (and cert_key)");
 		return false;
 	}
@@ -273,7 +240,7 @@ static bool ws_read_all(const cardea_config *cfg, ws_settings *s, GError **error
 		const char *files[] = { s->cert_pem, s->cert_key };
 		for (int i = 0; i < 2; i++) {
 			if (files[i] && *files[i] && g_access(files[i], R_OK) != 0) {
-				ws_conf_error(error, cfg, "certificates", keys[i], "cannot read %s", files[i]);
+				cardea_config_set_value_error(error, cfg, "certificates", keys[i], "cannot read %s", files[i]);
 				return false;
 			}
 		}

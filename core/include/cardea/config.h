@@ -66,6 +66,17 @@ CARDEA_SDK_API gboolean cardea_config_get_bool(const cardea_config *config, cons
 CARDEA_SDK_API gboolean cardea_config_get_list(const cardea_config *config, const char *section, const char *key,
 	char ***out, GError **error);
 
+/* A string that must be one of the NULL-terminated `choices` (matched
+ * case-insensitively). *index is its position in `choices`, or the position
+ * of `def` when the key is absent. The error lists the choices. */
+CARDEA_SDK_API gboolean cardea_config_get_choice(const cardea_config *config, const char *section, const char *key,
+	const char *def, const char *const *choices, int *index, GError **error);
+
+/* Sets *error to a VALUE error "FILE:LINE: section.key <what>", for checks a
+ * module makes beyond the typed getters, so every config error reads alike. */
+CARDEA_SDK_API void cardea_config_set_value_error(GError **error, const cardea_config *config,
+	const char *section, const char *key, const char *format, ...) G_GNUC_PRINTF(5, 6);
+
 /* Warns (log level WARN, "FILE:LINE: unknown key section.key") about every key
  * of `section` not in the NULL-terminated `known` list. Returns how many. Typos
  * in option names are the commonest admin mistake; they must not pass silently. */

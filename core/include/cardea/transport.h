@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <jansson.h>
 #include "cardea/module.h"
+#include "cardea/config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,11 @@ CARDEA_SDK_API void cardea_transport_session_ref(cardea_transport_session *ts);
 CARDEA_SDK_API void cardea_transport_session_unref(cardea_transport_session *ts);
 
 typedef struct cardea_transport cardea_transport;
+
+/* Reads general.json ("indented", "plain" or "compact", the Janus styles;
+ * default compact) into jansson dump flags, so every transport formats
+ * replies the same way for the same setting. */
+CARDEA_SDK_API gboolean cardea_transport_read_json_style(const cardea_config *config, size_t *flags, GError **error);
 
 /* Services the core gives transports. Every function is thread-safe and
  * returns quickly (nothing here runs plugin code on the caller's thread). */
