@@ -114,7 +114,7 @@ class Gateway:
 	"""
 
 	def __init__(self, flavor=None, http=None, ws=None, sections=None, files=None, args=None,
-			main_text=None, **general):
+			main_text=None, wrapper=None, **general):
 		self.flavor = flavor or TARGET
 		self.dir = Path(tempfile.mkdtemp(prefix="cardea-itest-"))
 		self.http_port, self.admin_http_port = free_port(), free_port()
@@ -144,6 +144,7 @@ class Gateway:
 		self.files = files or {}
 		self.main_text = main_text   # replaces the generated main config verbatim
 		self.args = list(args or [])
+		self.wrapper = list(wrapper or [])   # e.g. ["valgrind", ...]: runs the daemon under it
 		self.proc = None
 		self.returncode = None
 		self.started_at = None
@@ -216,7 +217,7 @@ class Gateway:
 
 	def start(self, wait=True):
 		cmd = self._write_cardea() if self.flavor == "cardea" else self._write_janus()
-		cmd += self.args
+		cmd = self.wrapper + cmd + self.args
 		self.cmd = cmd
 		self._log = open(self.log_path, "wb")
 		self.started_at = time.monotonic()

@@ -1,0 +1,59 @@
+"""The daemon under valgrind memcheck: start, a full session lifecycle on
+both transports (create, attach, sync and async plugin messages, a long poll,
+detach, destroy, admin calls), then SIGTERM. Any memory error or any block
+definitely lost fails the test. Slow (valgrind), so one run covers it all."""
+
+import re
+import shutil
+
+import pytest
+
+from apiclient import HttpApi, WsApi
+
+
+VALGRIND = shutil.which("valgrind")
+
+
+async def test_lifecycle_is_memcheck_clean(gateway_factory):
+	assert VALGRIND, "valgrind is not installed (scripts/test.sh installs it)"
+	wrapper = ["env", "CARDEA_NO_DLCLOSE=1", VALGRIND, "--error-exitcode=99", "--leak-check=full",
+		"--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--num-callers=30"]
+	gw = gateway_factory(wrapper=wrapper, start=False)
+	gw.start(wait=False)
+	gw.wait_ready(timeout=60)
+	ws = await WsApi.connect(gw.ws_url)
+	http = HttpApi(gw.http_url)
+	try:
+		for api in (ws, http):
+			sid = await api.create()
+			hid = await api.attach(sid, gw.plugin, opaque_id="memcheck")
+			r = await api.message(sid, hid, {"request": "ping"})
+			assert r["janus"] == "success" and r["plugindata"]["data"] == {"test": "pong"}, r
+			r = await api.message(sid, hid, {"request": "echo", "n": 1})
+			assert r["janus"] == "ack", r
+			ev = await api.event(sid, timeout=20)
+			assert ev["janus"] == "event" and ev["plugindata"]["data"]["test"] == "echo", ev
+			r = await api.message(sid, hid, {"request": "fail"})
+			assert r["janus"] == "error" and r["error"]["code"] == 462, r
+			r = await api.request({"janus": "trickle", "session_id": sid, "handle_id": hid,
+				"candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}})
+			assert r["janus"] == "ack", r
+			r = await api.request({"janus": "detach", "session_id": sid, "handle_id": hid})
+			assert r["janus"] == "success", r
+			await api.destroy(sid)
+		# a session left open is torn down by the shutdown itself
+		sid = await ws.create()
+		await ws.attach(sid, gw.plugin)
+		r = await ws.request_raw("{not json")
+		assert r["janus"] == "error" and r["error"]["code"] == 454, r
+	finally:
+		await ws.close()
+		await http.close()
+	rc, took = gw.stop(timeout=60)
+	log = gw.log_text()
+	summary = re.search(r"ERROR SUMMARY: (\d+) errors", log)
+	assert summary, f"no valgrind summary in the log:\n{gw.log_tail(60)}"
+	assert summary.group(1) == "0", f"valgrind found errors:\n{gw.log_tail(120)}"
+	lost = re.search(r"definitely lost: ([\d,]+) bytes", log)
+	assert lost is None or lost.group(1) == "0", f"definite leaks:\n{gw.log_tail(120)}"
+	assert rc == 0, f"exit code {rc} under valgrind after {took:.1f}s:\n{gw.log_tail(60)}"
