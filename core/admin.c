@@ -7,6 +7,7 @@
 #include "ids.h"
 #include "tokens.h"
 #include "log.h"
+#include "webrtc/pc.h"
 
 typedef struct admin_req {
 	const cardea_api_ctx *ctx;
@@ -354,8 +355,8 @@ static void admin_handle_info(admin_req *r) {
 		"server-offer-pending", g_atomic_int_get(&h->server_offer_pending),
 		"detached", g_atomic_int_get(&h->detached)));
 	json_object_set_new(info, "pending-trickles", json_integer(pending));
-	/* WebRTC state (ICE, DTLS, per-stream stats) is added by the media stack. */
-	json_object_set_new(info, "webrtc", json_null());
+	/* ICE, DTLS and per-m-line stats (null before the first jsep). */
+	json_object_set_new(info, "webrtc", cardea_pc_info(h));
 	json_t *reply = success(r);
 	json_object_set_new(reply, "info", info);
 	cardea_api_reply(r->ctx, reply);

@@ -21,6 +21,7 @@
 #include "ids.h"
 #include "tokens.h"
 #include "log.h"
+#include "webrtc/pc.h"
 
 /* How often the API thread checks session timeouts (Janus uses 2 s). */
 #define WATCHDOG_PERIOD_US (1 * G_USEC_PER_SEC)
@@ -456,6 +457,8 @@ static void handle_message(const cardea_api_ctx *ctx, json_t *root, const cardea
 	if (jsep != NULL) {
 		char *reason = NULL;
 		int code = check_jsep(h, jsep, &reason);
+		if (code == 0)
+			code = cardea_pc_process_remote(h, jsep, &reason);
 		if (code != 0) {
 			cardea_api_reply_error(ctx, s->id, env->transaction, code, reason);
 			g_free(reason);
@@ -607,12 +610,16 @@ static void handle_trickle(const cardea_api_ctx *ctx, json_t *root, const cardea
 		json_t *c;
 		json_array_foreach(candidates, i, c) {
 			char *reason = NULL;
-			if (check_candidate(c, &reason) == 0)
+			if (check_candidate(c, &reason) == 0 && !cardea_pc_trickle(h, c))
 				cardea_handle_queue_candidate(h, json_deep_copy(c));
 			g_free(reason);
 		}
 	} else if (json_is_null(candidate)) {
-		cardea_handle_queue_candidate(h, json_pack("{s:b}", "completed", 1));
+		json_t *done = json_pack("{s:b}", "completed", 1);
+		if (cardea_pc_trickle(h, done))
+			json_decref(done);
+		else
+			cardea_handle_queue_candidate(h, done);
 	} else {
 		char *reason = NULL;
 		int code = check_candidate(candidate, &reason);
@@ -621,7 +628,8 @@ static void handle_trickle(const cardea_api_ctx *ctx, json_t *root, const cardea
 			g_free(reason);
 			return;
 		}
-		cardea_handle_queue_candidate(h, json_deep_copy(candidate));
+		if (!cardea_pc_trickle(h, candidate))
+			cardea_handle_queue_candidate(h, json_deep_copy(candidate));
 	}
 	cardea_api_reply(ctx, reply_new("ack", s->id, env->transaction));
 }
@@ -669,9 +677,9 @@ static void handle_request(const cardea_api_ctx *ctx, json_t *root, const cardea
 	} else if (verb_is(env, "trickle")) {
 		handle_trickle(ctx, root, env, s, h);
 	} else if (verb_is(env, "hangup")) {
-		/* No PeerConnection exists before the media stack negotiates one, so
-		 * there is nothing to close and, as in Janus, no hangup event. */
+		/* success first; the hangup event follows only if a PC was up. */
 		cardea_api_reply(ctx, reply_new("success", s->id, env->transaction));
+		cardea_pc_hangup(h, "Janus API");
 	} else if (verb_is(env, "detach")) {
 		cardea_api_reply(ctx, reply_new("success", s->id, env->transaction));
 		cardea_handle_detach(h, TRUE);
@@ -937,6 +945,7 @@ static cardea_handle *live_handle(cardea_plugin_session *app) {
 static int core_push_event(cardea_plugin_session *app, cardea_plugin *plugin,
 		const char *transaction, json_t *message, json_t *jsep) {
 	cardea_handle *h = live_handle(app);
+	json_t *full_jsep = NULL;
 	if (h == NULL)
 		return -1;
 	if (!json_is_object(message)) {
@@ -951,6 +960,14 @@ static int core_push_event(cardea_plugin_session *app, cardea_plugin *plugin,
 				h->session->id, h->id);
 			return -2;
 		}
+		char *reason = NULL;
+		full_jsep = cardea_pc_local_jsep(h, jsep, &reason);
+		if (full_jsep == NULL) {
+			CARDEA_LOG(CARDEA_LOG_ERR, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] push_event: cannot build the local SDP: %s",
+				h->session->id, h->id, reason);
+			g_free(reason);
+			return -3;
+		}
 		g_atomic_int_set(&h->server_offer_pending, g_ascii_strcasecmp(type, "offer") == 0);
 	}
 	json_t *event = cardea_handle_event_new(h, "event");
@@ -958,14 +975,16 @@ static int core_push_event(cardea_plugin_session *app, cardea_plugin *plugin,
 		json_object_set_new(event, "transaction", json_string(transaction));
 	json_object_set_new(event, "plugindata", json_pack("{s:s, s:O}",
 		"plugin", h->plugin->info->package, "data", message));
-	if (jsep)
-		json_object_set_new(event, "jsep", json_deep_copy(jsep));
+	if (full_jsep)
+		json_object_set_new(event, "jsep", full_jsep);
 	cardea_session_send_event(h->session, event);
 	return 0;
 }
 
 static void core_close_pc(cardea_plugin_session *app) {
-	/* Nothing to close until the media stack creates PeerConnections. */
+	cardea_handle *h = live_handle(app);
+	if (h != NULL)
+		cardea_pc_hangup(h, "Close PC");
 }
 
 void cardea_api_queue_detach(cardea_handle *h) {
@@ -1001,6 +1020,8 @@ void cardea_api_fill_plugin_core(cardea_plugin_core *core) {
 	core->end_session = core_end_session;
 	core->events_is_enabled = core_events_is_enabled;
 	core->notify_event = core_notify_event;
+	core->relay_rtp = cardea_pc_relay_rtp;
+	core->send_keyframe_request = cardea_pc_send_keyframe_request;
 	core->configs_folder = cardea_gw->settings.configs_folder;
 }
 

@@ -10,6 +10,9 @@
 #include "session.h"
 #include "tokens.h"
 #include "log.h"
+#include "webrtc/loop.h"
+#include "webrtc/dtls.h"
+#include "webrtc/srtp.h"
 
 static gchar *opt_config;
 static gchar *opt_configs_folder;
@@ -88,6 +91,10 @@ static void shutdown_gateway(cardea_gateway *gw) {
 	cardea_modules_unload(gw->auth);
 	cardea_modules_unload(gw->events);
 	cardea_sessions_deinit();
+	/* Media after every PeerConnection is gone (sessions destroyed above). */
+	cardea_loops_stop();
+	cardea_dtls_context_deinit();
+	cardea_srtp_global_deinit();
 	cardea_tokens_deinit();
 	g_ptr_array_free(gw->transports, TRUE);
 	g_ptr_array_free(gw->plugins, TRUE);
@@ -144,6 +151,15 @@ int main(int argc, char *argv[]) {
 	cardea_api_fill_transport_core(&gw.transport_core);
 	gw.auth_core.configs_folder = gw.settings.configs_folder;
 	gw.events_core.configs_folder = gw.settings.configs_folder;
+	/* The media stack exists before any plugin can negotiate. */
+	cardea_loops_start(gw.settings.event_loops);
+	if (!cardea_srtp_global_init(&error) || !cardea_dtls_context_init(gw.settings.cert_pem,
+			gw.settings.cert_key, gw.settings.cert_pwd, &error)) {
+		CARDEA_LOG(CARDEA_LOG_FATAL, "[main] not starting: DTLS/SRTP: %s", error->message);
+		g_error_free(error);
+		shutdown_gateway(&gw);
+		return 1;
+	}
 	cardea_api_start();
 
 	if (!load_modules(&gw, &error)) {

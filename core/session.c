@@ -3,6 +3,7 @@
 #include "gateway.h"
 #include "ids.h"
 #include "api-errors.h"
+#include "webrtc/pc.h"
 
 /* Trickles queued per handle before the media stack takes them: bounded so
  * a client cannot grow memory by trickling forever. */
@@ -301,6 +302,7 @@ guint cardea_sessions_count(void) {
 static void handle_free(const cardea_refcount *ref) {
 	cardea_handle *h = cardea_container_of(ref, cardea_handle, ref);
 	g_queue_clear_full(&h->pending_candidates, (GDestroyNotify)json_decref);
+	cardea_pc_free(h->pc);
 	g_mutex_clear(&h->mutex);
 	g_free(h->opaque_id);
 	cardea_session_unref(h->session);
@@ -413,6 +415,8 @@ void cardea_handle_detach(cardea_handle *h, gboolean notify) {
 	cardea_session *s = h->session;
 	cardea_plugin_session *app = h->app;
 	g_atomic_int_set(&app->stopped, 1);
+	/* Media stops before the plugin forgets the handle (no hangup event on detach). */
+	cardea_pc_destroy(h);
 	g_mutex_lock(&s->mutex);
 	gboolean in_table = g_hash_table_remove(s->handles, &h->id);
 	g_mutex_unlock(&s->mutex);

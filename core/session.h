@@ -45,6 +45,7 @@ typedef struct cardea_handle {
 	volatile gint server_offer_pending;   /* the plugin sent an offer; a client answer is expected */
 	GMutex mutex;                         /* protects pending_candidates */
 	GQueue pending_candidates;            /* owned json_t*: trickles waiting for the media stack */
+	struct cardea_pc *pc;                 /* owned (webrtc/pc.h): created by the first jsep, freed with the handle */
 	cardea_refcount ref;
 } cardea_handle;
 

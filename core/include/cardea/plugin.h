@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include "cardea/module.h"
 #include "cardea/config.h"
+#include "cardea/rtp.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,7 +89,17 @@ typedef struct cardea_plugin_core {
 	/* Hands a plugin event to the events modules. `event` is transfer full. */
 	void (*notify_event)(cardea_plugin *plugin, cardea_plugin_session *session, json_t *event);
 	const char *configs_folder;
-	void *_reserved[16];
+	/* Media (PeerConnection glue). Call these only on the media loop thread
+	 * that delivered the handle's packets (i.e. from inside incoming_rtp,
+	 * incoming_keyframe_request or setup_media); a call from any other thread
+	 * is copied and handed over to that loop, which costs an allocation.
+	 * relay_rtp sends `packet` (borrowed; copied before rewriting) to the
+	 * handle's peer on m-line packet->mindex, with the gateway's own SSRC for
+	 * that m-line; dropped when the m-line does not send or the PC is not up.
+	 * send_keyframe_request sends a PLI for what the peer sends on `mindex`. */
+	void (*relay_rtp)(cardea_plugin_session *session, cardea_rtp_packet *packet);
+	void (*send_keyframe_request)(cardea_plugin_session *session, int mindex);
+	void *_reserved[14];
 } cardea_plugin_core;
 
 struct cardea_plugin {
@@ -113,7 +124,18 @@ struct cardea_plugin {
 	void (*destroy_session)(cardea_plugin_session *session, int *error);
 	/* Admin handle_info plugin_specific. Return a new reference or NULL. */
 	json_t *(*query_session)(cardea_plugin_session *session);
-	void *_reserved[16];
+	/* Media callbacks, all on the handle's media loop thread (one thread per
+	 * PeerConnection, so they never run concurrently for one handle, but may
+	 * run concurrently with handle_message/destroy_session on other threads).
+	 * None is called after hangup_media has returned for that PeerConnection.
+	 * Any may be NULL. */
+	/* ICE connected and DTLS done (the client got `webrtcup`): media can flow. */
+	void (*setup_media)(cardea_plugin_session *session);
+	/* One RTP packet from the peer, SRTP-unprotected and validated. Borrowed. */
+	void (*incoming_rtp)(cardea_plugin_session *session, cardea_rtp_packet *packet);
+	/* The peer asked for a keyframe (PLI or FIR) on what we send on `mindex`. */
+	void (*incoming_keyframe_request)(cardea_plugin_session *session, int mindex);
+	void *_reserved[13];
 };
 
 /* ---- A per-plugin request queue with its own thread ----

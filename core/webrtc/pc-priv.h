@@ -1,0 +1,94 @@
+/* Private to the PeerConnection glue (pc.c, pc-local.c): the struct and
+ * the few helpers both files need. See pc.h for ownership and threads. */
+#ifndef CARDEA_WEBRTC_PC_PRIV_H
+#define CARDEA_WEBRTC_PC_PRIV_H
+
+#include <string.h>
+#include "webrtc/pc.h"
+#include "webrtc/loop.h"
+#include "webrtc/ice.h"
+#include "webrtc/sdp.h"
+#include "webrtc/dtls.h"
+#include "webrtc/srtp.h"
+#include "webrtc/rtp.h"
+#include "webrtc/rtcp.h"
+#include "session.h"
+#include "gateway.h"
+#include "log.h"
+
+#define PC_MAX_MLINES 16
+#define PC_MAX_SSRCS 4          /* remote SSRCs remembered per m-line (media + rtx + learned) */
+#define PC_MAX_PTS 32
+#define PC_GATHER_WAIT_US (3 * G_USEC_PER_SEC)   /* half-trickle: bounded wait for our candidates */
+#define PC_SCRATCH (CARDEA_RTP_PACKET_MAX + CARDEA_SRTP_MAX_OVERHEAD)
+
+/* One m-line. Remote fields come from the client's SDP, local ones from the
+ * SDP we sent; both are applied on the loop thread (the only reader). */
+typedef struct pc_media {
+	gboolean present;
+	gboolean video;
+	char mid[32];
+	/* remote */
+	guint32 remote_ssrcs[PC_MAX_SSRCS];
+	guint n_remote_ssrcs;
+	guint32 remote_ssrc;    /* the peer's main SSRC (first packet seen): PLI target */
+	guint8 pts[PC_MAX_PTS];
+	guint n_pts;
+	/* local */
+	gboolean active;        /* accepted (port != 0) in our SDP */
+	gboolean send;          /* we send on it */
+	guint32 local_ssrc;
+	guint8 local_pts[PC_MAX_PTS];  /* PTs our SDP accepted: anything else (rtx...) is dropped */
+	guint n_local_pts;
+	char codec[16];
+	/* counters (loop thread writes, info reads on the loop too) */
+	guint64 packets_in, bytes_in, packets_out, bytes_out;
+	guint64 keyframe_requests_in, keyframe_requests_out;
+	/* RTCP reports (RFC 3550): what we receive feeds RR blocks, what we send SRs. */
+	cardea_rtp_recv_stats rstats;
+	cardea_rtp_send_stats sstats;
+	gboolean sstats_init;
+	gint64 rtt_us;                  /* from the peer's report blocks, -1 unknown */
+} pc_media;
+
+struct cardea_pc {
+	struct cardea_handle *handle;   /* borrowed: the handle owns us and outlives us */
+	cardea_loop *loop;              /* one "user" held for the PC's life */
+	guint64 sid, hid;               /* for logs */
+	volatile gint active;           /* 1 from a remote offer/answer until hangup */
+
+	/* Shared with the thread building the local SDP. */
+	GMutex mutex;
+	GCond cond;
+	gboolean gathering_done;
+	char *local_ufrag, *local_pwd;  /* owned */
+	GPtrArray *local_candidates;    /* owned char* ("candidate:...") */
+	guint n_mlines;                 /* m-lines of the last remote SDP */
+	guint bundle_index;             /* the m-line whose transport we use */
+	char mids[PC_MAX_MLINES][32];
+	guint32 local_ssrcs[PC_MAX_MLINES];
+	cardea_dtls_role role;          /* our DTLS role for the current negotiation */
+	gboolean remote_mixed;          /* the peer offered a=extmap-allow-mixed */
+
+	/* Loop thread only. */
+	cardea_ice *ice;
+	cardea_dtls *dtls;
+	GSource *dtls_timer;
+	GSource *rtcp_timer;            /* periodic SR/RR while the transport exists */
+	GSource *teardown;              /* pending deferred teardown (hangup from a callback) */
+	char *remote_ufrag;             /* owned: detects ICE restarts (not supported yet) */
+	gboolean ice_connected, dtls_connected, up;
+	guint8 mid_ext_id;
+	pc_media media[PC_MAX_MLINES];
+	guint64 srtp_drops, rtp_invalid, rtp_unknown, rtcp_invalid, early_drops;
+	guint8 scratch[PC_SCRATCH];     /* relay_rtp / RTCP output buffer */
+};
+
+/* The handle's PC or NULL (the pointer is set once, on the API thread). */
+static inline cardea_pc *pc_of(cardea_handle *h) {
+	return h ? g_atomic_pointer_get(&h->pc) : NULL;
+}
+/* Runs fn(data) on the PC's loop and waits for it (at once when already there). */
+void cardea_pc_priv_run_sync(cardea_pc *pc, GSourceFunc fn, gpointer data);
+
+#endif

@@ -1,0 +1,340 @@
+/* janus.plugin.echotest: sends every packet a peer sends straight back to it.
+ *
+ * This is the reference example for plugin authors, so it shows the whole
+ * life of a media plugin and little else:
+ *  - requests are answered with an `ack` and handled on the plugin's own
+ *    queue thread (cardea_plugin_queue), which replies with an `event`;
+ *  - an offer gets an answer SDP that only says what the plugin decides
+ *    (m-lines, codec, direction, header extensions): the core adds ICE, DTLS,
+ *    candidates, BUNDLE and SSRCs before the client sees it;
+ *  - media callbacks (incoming_rtp, incoming_keyframe_request, setup_media)
+ *    run on the handle's media loop thread; relaying from there costs no copy
+ *    or allocation.
+ *
+ * Wire API (janus-api.md section 7.2): body members `audio`, `video`
+ * (echo or drop), `bitrate` (stored and reported; REMB is not sent yet),
+ * `keyframe` (ask the peer for a keyframe now), plus an optional offer jsep.
+ *
+ * Threads and lifetimes: sessions live in a table guarded by sessions_mutex
+ * and are refcounted; the queue thread takes a ref while it works. The media
+ * callbacks use session->plugin_handle directly: the core guarantees none
+ * runs after hangup_media returned, and detach hangs up before calling
+ * destroy_session. Flags read on the media thread are atomics.
+ */
+#include <string.h>
+#include <glib.h>
+#include <jansson.h>
+#include "cardea/plugin.h"
+#include "webrtc/sdp.h"
+
+#define ECHO_PACKAGE "janus.plugin.echotest"
+#define ECHO_HINT "I'm taking my time!"
+
+static const cardea_plugin_core *core;
+static cardea_plugin_queue *queue;
+static GMutex sessions_mutex;
+static GHashTable *sessions;        /* cardea_plugin_session* -> echo_session* (table's ref) */
+static cardea_plugin echotest;
+
+typedef struct echo_session {
+	cardea_plugin_session *app;     /* borrowed: valid while in the table */
+	volatile gint audio, video;     /* echo (1) or drop (0) */
+	volatile gint bitrate;          /* bps, 0 = unlimited; reported only */
+	volatile gint video_mask;       /* bit i: m-line i is video (set when answering) */
+	volatile gint hangingup;
+	guint64 echoed;                 /* packets relayed (media thread only) */
+	cardea_refcount ref;
+} echo_session;
+
+static void echo_session_free(const cardea_refcount *ref) {
+	g_free(cardea_container_of(ref, echo_session, ref));
+}
+
+static echo_session *session_lookup(cardea_plugin_session *app) {
+	g_mutex_lock(&sessions_mutex);
+	echo_session *es = sessions ? g_hash_table_lookup(sessions, app) : NULL;
+	if (es)
+		cardea_refcount_ref(&es->ref);
+	g_mutex_unlock(&sessions_mutex);
+	return es;
+}
+
+/* ---- answer SDP ---- */
+
+/* The first payload of `om` we can echo, in our preference order. H.264 only
+ * with packetization-mode=1 (what browsers send). */
+static const cardea_sdp_payload *pick_codec(const cardea_sdp_mline *om) {
+	if (om->kind == CARDEA_SDP_MEDIA_AUDIO)
+		return cardea_sdp_find_codec(om, "opus", 48000, NULL);
+	if (om->kind != CARDEA_SDP_MEDIA_VIDEO)
+		return NULL;
+	const cardea_sdp_payload *p = cardea_sdp_find_codec(om, "VP8", 90000, NULL);
+	for (guint i = 0; p == NULL && i < om->n_payloads; i++) {
+		const cardea_sdp_payload *c = &om->payloads[i];
+		if (c->name && g_ascii_strcasecmp(c->name, "H264") == 0 &&
+				g_strcmp0(cardea_sdp_payload_param(c, "packetization-mode"), "1") == 0)
+			p = c;
+	}
+	if (p == NULL)
+		p = cardea_sdp_find_codec(om, "VP9", 90000, NULL);
+	if (p == NULL)
+		p = cardea_sdp_find_codec(om, "AV1", 90000, NULL);
+	return p;
+}
+
+static cardea_sdp_direction answer_direction(cardea_sdp_direction offered) {
+	switch (offered) {
+	case CARDEA_SDP_DIR_SENDONLY: return CARDEA_SDP_DIR_RECVONLY;
+	case CARDEA_SDP_DIR_RECVONLY: return CARDEA_SDP_DIR_SENDONLY;
+	case CARDEA_SDP_DIR_INACTIVE: return CARDEA_SDP_DIR_INACTIVE;
+	default: return CARDEA_SDP_DIR_SENDRECV;
+	}
+}
+
+/* Builds the answer; NULL (with *error) if the offer is unusable. */
+static char *make_answer(const char *offer_text, gint *video_mask, const char **error) {
+	cardea_sdp *offer = cardea_sdp_parse(offer_text, strlen(offer_text), NULL, NULL);
+	if (offer == NULL) {
+		*error = "Error parsing offer";
+		return NULL;
+	}
+	cardea_sdp *ans = cardea_sdp_new();
+	ans->extmap_allow_mixed = offer->extmap_allow_mixed;
+	gboolean any = FALSE;
+	*video_mask = 0;
+	for (guint i = 0; i < offer->n_mlines; i++) {
+		const cardea_sdp_mline *om = offer->mlines[i];
+		const cardea_sdp_payload *op = cardea_sdp_mline_is_active(om) && om->rtp ? pick_codec(om) : NULL;
+		cardea_sdp_mline *m = cardea_sdp_mline_add(ans, om->kind, om->proto);
+		m->media = cardea_sdp_strdup(ans, om->media);
+		if (om->mid)
+			m->mid = cardea_sdp_strdup(ans, om->mid);
+		if (op == NULL) {
+			/* Rejected: port 0, but the m-line stays so indexes line up. */
+			m->port = 0;
+			if (m->rtp && om->n_payloads > 0)
+				cardea_sdp_payload_add(ans, m, om->payloads[0].pt, om->payloads[0].name,
+					om->payloads[0].clock, om->payloads[0].channels);
+			else if (!m->rtp && om->fmt)
+				m->fmt = cardea_sdp_strdup(ans, om->fmt);
+			m->direction = CARDEA_SDP_DIR_INACTIVE;
+			continue;
+		}
+		any = TRUE;
+		/* Same PT as offered: packets go back unchanged apart from the SSRC. */
+		cardea_sdp_payload *p = cardea_sdp_payload_add(ans, m, op->pt, op->name, op->clock, op->channels);
+		if (op->fmtp)
+			cardea_sdp_payload_set_fmtp(ans, p, op->fmtp);
+		if (om->kind == CARDEA_SDP_MEDIA_VIDEO) {
+			/* Keyframe requests only: no NACK/RTX, REMB or TWCC in this version. */
+			cardea_sdp_payload_add_fb(ans, p, "ccm", "fir");
+			cardea_sdp_payload_add_fb(ans, p, "nack", "pli");
+			if (i < 31)
+				*video_mask |= 1 << i;
+		}
+		m->direction = answer_direction(cardea_sdp_mline_direction(offer, om));
+		guint mid_id = cardea_sdp_find_extmap(om, CARDEA_SDP_EXT_MID);
+		if (mid_id)
+			cardea_sdp_extmap_add(ans, m, mid_id, cardea_sdp_ext_uri(CARDEA_SDP_EXT_MID));
+		m->rtcp_mux = TRUE;
+	}
+	cardea_sdp_free(offer);
+	char *text = any ? cardea_sdp_write(ans) : NULL;
+	cardea_sdp_free(ans);
+	if (text == NULL)
+		*error = "No supported codec in the offer";
+	return text;
+}
+
+/* ---- requests (queue thread) ---- */
+
+static void push_error(cardea_plugin_session *app, const char *transaction, int code, const char *text) {
+	json_t *ev = json_pack("{s:s, s:i, s:s}", "echotest", "event", "error_code", code, "error", text);
+	core->push_event(app, &echotest, transaction, ev, NULL);
+	json_decref(ev);
+}
+
+static void handle_request(cardea_plugin_session *app, const char *transaction, json_t *body, json_t *jsep,
+		void *user_data) {
+	echo_session *es = session_lookup(app);
+	if (es == NULL)
+		goto out;
+	json_t *audio = json_object_get(body, "audio"), *video = json_object_get(body, "video");
+	json_t *bitrate = json_object_get(body, "bitrate"), *keyframe = json_object_get(body, "keyframe");
+	if ((audio && !json_is_boolean(audio)) || (video && !json_is_boolean(video)) ||
+			(keyframe && !json_is_boolean(keyframe)) ||
+			(bitrate && (!json_is_integer(bitrate) || json_integer_value(bitrate) < 0))) {
+		push_error(app, transaction, 413, "Invalid element (audio/video/keyframe should be booleans, bitrate a positive integer)");
+		goto out;
+	}
+	if (!audio && !video && !bitrate && !keyframe && !json_object_get(body, "record") && jsep == NULL) {
+		push_error(app, transaction, 413, "Message error: no supported attributes found");
+		goto out;
+	}
+	char *answer = NULL;
+	if (jsep) {
+		const char *type = json_string_value(json_object_get(jsep, "type"));
+		if (g_ascii_strcasecmp(type, "offer") != 0) {
+			push_error(app, transaction, 414, "Unexpected answer: the echotest only answers offers");
+			goto out;
+		}
+		const char *error = NULL;
+		gint mask = 0;
+		answer = make_answer(json_string_value(json_object_get(jsep, "sdp")), &mask, &error);
+		if (answer == NULL) {
+			push_error(app, transaction, 414, error);
+			goto out;
+		}
+		g_atomic_int_set(&es->video_mask, mask);
+		g_atomic_int_set(&es->hangingup, 0);
+	}
+	if (audio)
+		g_atomic_int_set(&es->audio, json_is_true(audio));
+	if (video)
+		g_atomic_int_set(&es->video, json_is_true(video));
+	if (bitrate)
+		g_atomic_int_set(&es->bitrate, (gint)MIN(json_integer_value(bitrate), G_MAXINT));
+	if (json_is_true(keyframe)) {
+		gint mask = g_atomic_int_get(&es->video_mask);
+		for (int i = 0; i < 31; i++)
+			if (mask & (1 << i))
+				core->send_keyframe_request(app, i);
+	}
+	json_t *ev = json_pack("{s:s, s:s}", "echotest", "event", "result", "ok");
+	json_t *ans = answer ? json_pack("{s:s, s:s}", "type", "answer", "sdp", answer) : NULL;
+	if (core->push_event(app, &echotest, transaction, ev, ans) < 0 && ans)
+		push_error(app, transaction, 414, "Could not negotiate the PeerConnection");
+	json_decref(ev);
+	json_decref(ans);
+	g_free(answer);
+out:
+	if (es)
+		cardea_refcount_unref(&es->ref);
+	json_decref(body);
+	json_decref(jsep);
+}
+
+/* ---- media (media loop thread) ---- */
+
+static void echo_setup_media(cardea_plugin_session *app) {
+	echo_session *es = app->plugin_handle;
+	g_atomic_int_set(&es->hangingup, 0);
+	/* Our first video frames are whatever the peer sends next: ask for a keyframe. */
+	gint mask = g_atomic_int_get(&es->video_mask);
+	for (int i = 0; i < 31; i++)
+		if (mask & (1 << i))
+			core->send_keyframe_request(app, i);
+}
+
+static void echo_incoming_rtp(cardea_plugin_session *app, cardea_rtp_packet *packet) {
+	echo_session *es = app->plugin_handle;
+	if (!g_atomic_int_get(packet->video ? &es->video : &es->audio))
+		return;
+	es->echoed++;
+	core->relay_rtp(app, packet);
+}
+
+static void echo_incoming_keyframe_request(cardea_plugin_session *app, int mindex) {
+	/* What we send on mindex is what the peer sends there: ask the peer. */
+	core->send_keyframe_request(app, mindex);
+}
+
+static void echo_hangup_media(cardea_plugin_session *app) {
+	echo_session *es = session_lookup(app);
+	if (es == NULL)
+		return;
+	if (g_atomic_int_compare_and_exchange(&es->hangingup, 0, 1)) {
+		/* Defaults again for the next PeerConnection, like Janus. */
+		g_atomic_int_set(&es->audio, 1);
+		g_atomic_int_set(&es->video, 1);
+		g_atomic_int_set(&es->bitrate, 0);
+		json_t *ev = json_pack("{s:s, s:s}", "echotest", "event", "result", "done");
+		core->push_event(app, &echotest, NULL, ev, NULL);
+		json_decref(ev);
+	}
+	cardea_refcount_unref(&es->ref);
+}
+
+/* ---- plugin API ---- */
+
+static int echo_init(const cardea_plugin_core *c, const char *config_path) {
+	core = c;
+	/* No settings yet: the config file may be absent. */
+	sessions = g_hash_table_new(NULL, NULL);
+	queue = cardea_plugin_queue_new("echotest", handle_request, NULL);
+	return 0;
+}
+
+static void echo_destroy(void) {
+	cardea_plugin_queue_free(queue);
+	queue = NULL;
+	g_mutex_lock(&sessions_mutex);
+	g_hash_table_destroy(sessions);
+	sessions = NULL;
+	g_mutex_unlock(&sessions_mutex);
+}
+
+static void echo_create_session(cardea_plugin_session *app, int *error) {
+	echo_session *es = g_new0(echo_session, 1);
+	es->app = app;
+	es->audio = es->video = 1;
+	cardea_refcount_init(&es->ref, echo_session_free);
+	app->plugin_handle = es;
+	g_mutex_lock(&sessions_mutex);
+	g_hash_table_insert(sessions, app, es);
+	g_mutex_unlock(&sessions_mutex);
+}
+
+static cardea_plugin_result echo_handle_message(cardea_plugin_session *app, const char *transaction,
+		json_t *message, json_t *jsep) {
+	cardea_plugin_queue_push(queue, app, transaction, message, jsep);
+	return cardea_plugin_wait(ECHO_HINT);
+}
+
+static void echo_destroy_session(cardea_plugin_session *app, int *error) {
+	g_mutex_lock(&sessions_mutex);
+	echo_session *es = g_hash_table_lookup(sessions, app);
+	if (es)
+		g_hash_table_remove(sessions, app);
+	g_mutex_unlock(&sessions_mutex);
+	if (es == NULL) {
+		*error = -1;
+		return;
+	}
+	app->plugin_handle = NULL;
+	cardea_refcount_unref(&es->ref);
+}
+
+static json_t *echo_query_session(cardea_plugin_session *app) {
+	echo_session *es = session_lookup(app);
+	if (es == NULL)
+		return NULL;
+	json_t *info = json_pack("{s:b, s:b, s:i}", "audio_active", g_atomic_int_get(&es->audio),
+		"video_active", g_atomic_int_get(&es->video), "bitrate", g_atomic_int_get(&es->bitrate));
+	cardea_refcount_unref(&es->ref);
+	return info;
+}
+
+static cardea_plugin echotest = {
+	.info = {
+		CARDEA_MODULE_INFO_INIT(CARDEA_MODULE_PLUGIN, cardea_plugin),
+		.package = ECHO_PACKAGE,
+		.name = "echotest",
+		.description = "Echoes a PeerConnection's media back to it (Janus EchoTest API)",
+		.author = "Cardea",
+		.version_string = "0.1.0",
+		.version = 1,
+	},
+	.init = echo_init,
+	.destroy = echo_destroy,
+	.create_session = echo_create_session,
+	.handle_message = echo_handle_message,
+	.hangup_media = echo_hangup_media,
+	.destroy_session = echo_destroy_session,
+	.query_session = echo_query_session,
+	.setup_media = echo_setup_media,
+	.incoming_rtp = echo_incoming_rtp,
+	.incoming_keyframe_request = echo_incoming_keyframe_request,
+};
+
+CARDEA_MODULE_DEFINE(echotest)
