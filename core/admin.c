@@ -368,8 +368,8 @@ static void admin_detach_handle(admin_req *r) {
 }
 
 static void admin_hangup_webrtc(admin_req *r) {
-	/* Same as the Janus API hangup: nothing to close until a PeerConnection exists. */
 	cardea_api_reply(r->ctx, success(r));
+	cardea_pc_hangup(r->handle, "Admin API");
 }
 
 static const admin_entry global_requests[] = {

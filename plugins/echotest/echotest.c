@@ -25,7 +25,7 @@
 #include <glib.h>
 #include <jansson.h>
 #include "cardea/plugin.h"
-#include "webrtc/sdp.h"
+#include "cardea/sdp.h"
 
 #define ECHO_PACKAGE "janus.plugin.echotest"
 #define ECHO_HINT "I'm taking my time!"
