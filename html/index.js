@@ -1,5 +1,10 @@
 // Shows what the gateway serving this page says about itself (GET /janus/info).
-const apiBase = new URLSearchParams(location.search).get('api') || '/janus';
+// ?http=... (or ?api=...) and ?ws=... point it elsewhere; the demo links
+// keep them.
+import { pageServers } from './cardea.js';
+
+const servers = pageServers();
+const apiBase = servers.http;
 
 const DEMOS = [
   { plugin: 'janus.plugin.echotest', page: 'echotest.html', title: 'Echo test' },
@@ -59,8 +64,8 @@ async function main() {
     modules.append(moduleList('Plugins', info.plugins), moduleList('Transports', info.transports));
     const endpoints = document.getElementById('endpoints');
     for (const text of [
-      `HTTP Janus API: ${location.origin}${apiBase}`,
-      `WebSocket Janus API: ws://${location.hostname}:8188 (subprotocol janus-protocol, default port)`,
+      `HTTP Janus API: ${apiBase}`,
+      `WebSocket Janus API: ${servers.ws} (subprotocol janus-protocol)`,
       'Admin API: 127.0.0.1:7088/admin and ws://127.0.0.1:7188 (loopback only by default)',
     ]) {
       const li = document.createElement('li');
@@ -72,7 +77,7 @@ async function main() {
       const li = document.createElement('li');
       if (info.plugins && info.plugins[d.plugin]) {
         const a = document.createElement('a');
-        a.href = d.page;
+        a.href = d.page + location.search;
         a.textContent = d.title;
         li.append(a);
       } else {

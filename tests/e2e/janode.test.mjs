@@ -2,20 +2,14 @@
 // session, attach to the test plugin, a synchronous and an asynchronous
 // plugin message, detach, destroy, close, and a clean daemon exit.
 //
-// The daemon is started the way tests/integration/gateway.py does it: the
-// installed binary and transports ($CARDEA_PREFIX), the test plugin copied
-// from the build ($CARDEA_BUILD/tests/plugins/.libs) into a private plugins
-// folder, configs in a temp folder, free loopback ports.
+// The daemon comes from lib/gateway.mjs (installed binary and transports,
+// the test plugin copied from $CARDEA_BUILD/tests/plugins/.libs, temp
+// configs, free loopback ports).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { register } from 'node:module';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startGateway, testPluginSo } from './lib/gateway.mjs';
 
 // Janode statically imports its Unix-socket transport, whose native addon
 // (unix-dgram) only exists when npm runs install scripts; tests/e2e/.npmrc
@@ -30,12 +24,7 @@ register('data:text/javascript,' + encodeURIComponent(hooks), import.meta.url);
 const { default: Janode } = await import('janode');
 const { default: Handle } = await import('janode/handle');
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PREFIX = process.env.CARDEA_PREFIX || path.join(REPO, '_install');
-const BUILD = process.env.CARDEA_BUILD || REPO;
 const PLUGIN = 'cardea.plugin.test';
-const START_TIMEOUT_MS = Number(process.env.CARDEA_START_TIMEOUT || 20) * 1000;
-const STOP_TIMEOUT_MS = Number(process.env.CARDEA_STOP_TIMEOUT || 5) * 1000;
 
 Janode.Logger.setLevel(process.env.JANODE_LOG || 'warn');
 
@@ -65,124 +54,26 @@ class TestHandle extends Handle {
 	}
 }
 
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const srv = net.createServer();
-		srv.on('error', reject);
-		srv.listen(0, '127.0.0.1', () => {
-			const { port } = srv.address();
-			srv.close(() => ([8088, 8188, 7088, 7188].includes(port) ? freePort().then(resolve, reject) : resolve(port)));
-		});
-	});
-}
-
-function jcfg(sections) {
-	return Object.entries(sections).map(([name, keys]) =>
-		`${name}: {\n` + Object.entries(keys).map(([k, v]) =>
-			`\t${k} = ${typeof v === 'string' ? JSON.stringify(v) : String(v)}\n`).join('') + '}\n').join('');
-}
-
-const daemon = { proc: null, dir: null, log: null, exit: null };
-
-function logTail(lines = 60) {
-	try {
-		return fs.readFileSync(daemon.log, 'utf8').split('\n').slice(-lines).join('\n');
-	} catch {
-		return '';
-	}
-}
-
-async function startDaemon() {
-	const binary = path.join(PREFIX, 'bin', 'cardea');
-	const transports = path.join(PREFIX, 'lib', 'cardea', 'transports');
-	const pluginSo = path.join(BUILD, 'tests', 'plugins', '.libs', 'cardea_plugin_test.so');
-	for (const p of [binary, path.join(transports, 'cardea_transport_http.so'),
-		path.join(transports, 'cardea_transport_websockets.so'), pluginSo]) {
-		if (!fs.existsSync(p))
-			throw new Error(`missing ${p}: build and make install into CARDEA_PREFIX=${PREFIX}, and set CARDEA_BUILD (now ${BUILD})`);
-	}
-	daemon.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cardea-e2e-'));
-	const plugins = path.join(daemon.dir, 'plugins');
-	fs.mkdirSync(plugins);
-	fs.copyFileSync(pluginSo, path.join(plugins, path.basename(pluginSo)));
-	const httpPort = await freePort();
-	const wsPort = await freePort();
-	fs.writeFileSync(path.join(daemon.dir, 'cardea.jcfg'), jcfg({
-		general: { server_name: 'cardea-e2e', session_timeout: 60, debug_level: 4 },
-	}));
-	fs.writeFileSync(path.join(daemon.dir, 'cardea.transport.http.jcfg'), jcfg({
-		general: { port: httpPort, ip: '127.0.0.1', base_path: '/janus' },
-		admin: { admin_http: false },
-	}));
-	fs.writeFileSync(path.join(daemon.dir, 'cardea.transport.websockets.jcfg'), jcfg({
-		general: { ws_port: wsPort, ws_ip: '127.0.0.1' },
-		admin: { admin_ws: false },
-	}));
-	daemon.log = path.join(daemon.dir, 'daemon.log');
-	const out = fs.openSync(daemon.log, 'w');
-	daemon.proc = spawn(binary, ['-C', path.join(daemon.dir, 'cardea.jcfg'), '-F', daemon.dir,
-		'-P', plugins, '-T', transports, '-d', '4'], { stdio: ['ignore', out, out], cwd: daemon.dir });
-	fs.closeSync(out);
-	daemon.proc.on('exit', (code, signal) => { daemon.exit = { code, signal }; });
-
-	// Ready when HTTP answers /info and the WebSocket port accepts connections.
-	const deadline = Date.now() + START_TIMEOUT_MS;
-	for (;;) {
-		if (daemon.exit)
-			throw new Error(`daemon exited (${JSON.stringify(daemon.exit)}) during start-up:\n${logTail()}`);
-		if (Date.now() > deadline)
-			throw new Error(`daemon not ready after ${START_TIMEOUT_MS} ms:\n${logTail()}`);
-		try {
-			const r = await fetch(`http://127.0.0.1:${httpPort}/janus/info`, { signal: AbortSignal.timeout(1000) });
-			const info = await r.json();
-			if (info.janus === 'server_info' && await portOpen(wsPort))
-				break;
-		} catch {
-			// not listening yet
-		}
-		await new Promise(r => setTimeout(r, 50));
-	}
-	return `ws://127.0.0.1:${wsPort}`;
-}
-
-function portOpen(port) {
-	return new Promise(resolve => {
-		const s = net.connect(port, '127.0.0.1');
-		s.once('connect', () => { s.destroy(); resolve(true); });
-		s.once('error', () => resolve(false));
-	});
-}
-
-// Sends SIGTERM by PID and waits for the exit; SIGKILL after the budget.
-async function stopDaemon() {
-	if (!daemon.proc || daemon.exit)
-		return daemon.exit;
-	const exited = once(daemon.proc, 'exit');
-	process.kill(daemon.proc.pid, 'SIGTERM');
-	const timer = setTimeout(() => { if (!daemon.exit) process.kill(daemon.proc.pid, 'SIGKILL'); }, STOP_TIMEOUT_MS);
-	await exited;
-	clearTimeout(timer);
-	return daemon.exit;
-}
-
-let wsUrl, connection, session, handle;
+let gw, wsUrl, connection, session, handle;
 // Janode's detach() logs errors instead of throwing, so a failed step can
 // only show up as a missing event: every step has a deadline.
 const STEP = { timeout: 15000 };
 
 before(async () => {
-	wsUrl = await startDaemon();
+	gw = await startGateway({ plugins: [testPluginSo()] });
+	wsUrl = gw.wsUrl;
 });
 
 after(async () => {
 	// After a failure mid-way, don't leave a socket or keepalive timer behind.
 	if (connection)
 		await connection.close().catch(() => {});
+	if (!gw)
+		return;
 	try {
-		await stopDaemon();
+		await gw.stop();
 	} finally {
-		if (daemon.dir)
-			fs.rmSync(daemon.dir, { recursive: true, force: true });
+		gw.cleanup();
 	}
 });
 
@@ -234,6 +125,6 @@ test('destroys the session and closes the connection', STEP, async () => {
 });
 
 test('the daemon exits with status 0 on SIGTERM', STEP, async () => {
-	const exit = await stopDaemon();
-	assert.deepEqual(exit, { code: 0, signal: null }, logTail());
+	const exit = await gw.stop();
+	assert.deepEqual(exit, { code: 0, signal: null }, gw.logTail());
 });

@@ -1,0 +1,187 @@
+// Starts a private Cardea daemon for one test file, the way
+// tests/integration/gateway.py does it: the installed binary and transports
+// ($CARDEA_PREFIX), the plugins a test asks for copied into a private plugins
+// folder, configs in a temp folder, free loopback ports for every listener.
+//
+//   const gw = await startGateway({ plugins: [echotestSo()], core: { nat: {...} } });
+//   ... gw.httpUrl, gw.apiUrl, gw.wsUrl ...
+//   const exit = await gw.stop();     // SIGTERM by PID; { code, signal }
+//   gw.cleanup();                     // removes the temp folder
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const PREFIX = process.env.CARDEA_PREFIX || path.join(REPO, '_install');
+export const BUILD = process.env.CARDEA_BUILD || REPO;
+
+const START_TIMEOUT_MS = Number(process.env.CARDEA_START_TIMEOUT || 20) * 1000;
+const STOP_TIMEOUT_MS = Number(process.env.CARDEA_STOP_TIMEOUT || 5) * 1000;
+// Ports the quick start and other engineers' daemons use: never ours.
+const RESERVED_PORTS = [8088, 8188, 7088, 7188];
+
+// The test plugin lives only in the build tree (it is not installed).
+export function testPluginSo() {
+	return path.join(BUILD, 'tests', 'plugins', '.libs', 'cardea_plugin_test.so');
+}
+
+// Media plugins are installed with the daemon.
+export function installedPluginSo(name) {
+	return path.join(PREFIX, 'lib', 'cardea', 'plugins', `cardea_plugin_${name}.so`);
+}
+
+export function freePort() {
+	return new Promise((resolve, reject) => {
+		const srv = net.createServer();
+		srv.on('error', reject);
+		srv.listen(0, '127.0.0.1', () => {
+			const { port } = srv.address();
+			srv.close(() => (RESERVED_PORTS.includes(port) ? freePort().then(resolve, reject) : resolve(port)));
+		});
+	});
+}
+
+function portOpen(port) {
+	return new Promise(resolve => {
+		const s = net.connect(port, '127.0.0.1');
+		s.once('connect', () => { s.destroy(); resolve(true); });
+		s.once('error', () => resolve(false));
+	});
+}
+
+// { section: { key: value } } -> .jcfg text. Strings are quoted (JSON
+// escaping is valid libconfig), numbers and booleans written bare.
+export function jcfg(sections) {
+	return Object.entries(sections).map(([name, keys]) =>
+		`${name}: {\n` + Object.entries(keys).map(([k, v]) =>
+			`\t${k} = ${typeof v === 'string' ? JSON.stringify(v) : String(v)}\n`).join('') + '}\n').join('');
+}
+
+// Shallow per-section merge: the caller's keys win over the defaults.
+function merge(base, extra = {}) {
+	const out = { ...base };
+	for (const [section, keys] of Object.entries(extra))
+		out[section] = { ...(out[section] || {}), ...keys };
+	return out;
+}
+
+/**
+ * Options (all optional):
+ *   plugins   .so paths copied into the daemon's private plugins folder
+ *   core      extra cardea.jcfg sections, e.g. { nat: { ice_enforce_list: '127.0.0.1' } }
+ *   http      extra cardea.transport.http.jcfg sections (e.g. static serving)
+ *   ws        extra cardea.transport.websockets.jcfg sections
+ *   admin     true: Admin API over HTTP and WS on free loopback ports
+ *   debug     daemon log level (default 4)
+ */
+export async function startGateway(opts = {}) {
+	const binary = path.join(PREFIX, 'bin', 'cardea');
+	const transports = path.join(PREFIX, 'lib', 'cardea', 'transports');
+	const plugins = opts.plugins || [];
+	for (const p of [binary, path.join(transports, 'cardea_transport_http.so'),
+		path.join(transports, 'cardea_transport_websockets.so'), ...plugins]) {
+		if (!fs.existsSync(p))
+			throw new Error(`missing ${p}: build and make install into CARDEA_PREFIX=${PREFIX}, and set CARDEA_BUILD (now ${BUILD})`);
+	}
+
+	const gw = {
+		proc: null, exit: null, log: null,
+		dir: fs.mkdtempSync(path.join(os.tmpdir(), 'cardea-e2e-')),
+		httpPort: await freePort(),
+		wsPort: await freePort(),
+		adminHttpPort: opts.admin ? await freePort() : null,
+		adminWsPort: opts.admin ? await freePort() : null,
+		adminSecret: 'e2e-admin-secret',
+	};
+	gw.httpUrl = `http://127.0.0.1:${gw.httpPort}`;
+	gw.apiUrl = `${gw.httpUrl}/janus`;
+	gw.wsUrl = `ws://127.0.0.1:${gw.wsPort}`;
+	if (opts.admin) {
+		gw.adminUrl = `http://127.0.0.1:${gw.adminHttpPort}/admin`;
+		gw.adminWsUrl = `ws://127.0.0.1:${gw.adminWsPort}`;
+	}
+
+	const pluginsDir = path.join(gw.dir, 'plugins');
+	fs.mkdirSync(pluginsDir);
+	for (const so of plugins)
+		fs.copyFileSync(so, path.join(pluginsDir, path.basename(so)));
+
+	fs.writeFileSync(path.join(gw.dir, 'cardea.jcfg'), jcfg(merge({
+		general: { server_name: 'cardea-e2e', session_timeout: 60, debug_level: opts.debug ?? 4,
+			admin_secret: gw.adminSecret },
+	}, opts.core)));
+	fs.writeFileSync(path.join(gw.dir, 'cardea.transport.http.jcfg'), jcfg(merge({
+		general: { port: gw.httpPort, ip: '127.0.0.1', base_path: '/janus' },
+		admin: opts.admin
+			? { admin_http: true, admin_port: gw.adminHttpPort, admin_ip: '127.0.0.1', admin_base_path: '/admin' }
+			: { admin_http: false },
+		static: { enabled: false },
+	}, opts.http)));
+	fs.writeFileSync(path.join(gw.dir, 'cardea.transport.websockets.jcfg'), jcfg(merge({
+		general: { ws_port: gw.wsPort, ws_ip: '127.0.0.1' },
+		admin: opts.admin
+			? { admin_ws: true, admin_ws_port: gw.adminWsPort, admin_ws_ip: '127.0.0.1' }
+			: { admin_ws: false },
+	}, opts.ws)));
+
+	gw.log = path.join(gw.dir, 'daemon.log');
+	const out = fs.openSync(gw.log, 'w');
+	gw.proc = spawn(binary, ['-C', path.join(gw.dir, 'cardea.jcfg'), '-F', gw.dir,
+		'-P', pluginsDir, '-T', transports, '-d', String(opts.debug ?? 4)],
+	{ stdio: ['ignore', out, out], cwd: gw.dir });
+	fs.closeSync(out);
+	gw.proc.on('exit', (code, signal) => { gw.exit = { code, signal }; });
+
+	gw.logTail = (lines = 60) => {
+		try {
+			return fs.readFileSync(gw.log, 'utf8').split('\n').slice(-lines).join('\n');
+		} catch {
+			return '';
+		}
+	};
+
+	// Sends SIGTERM by PID and waits for the exit; SIGKILL after the budget.
+	gw.stop = async () => {
+		if (!gw.proc || gw.exit)
+			return gw.exit;
+		const exited = once(gw.proc, 'exit');
+		process.kill(gw.proc.pid, 'SIGTERM');
+		const timer = setTimeout(() => { if (!gw.exit) process.kill(gw.proc.pid, 'SIGKILL'); }, STOP_TIMEOUT_MS);
+		await exited;
+		clearTimeout(timer);
+		return gw.exit;
+	};
+
+	gw.cleanup = () => fs.rmSync(gw.dir, { recursive: true, force: true });
+
+	// Ready when HTTP answers /info and every WebSocket port accepts.
+	const wsPorts = [gw.wsPort, ...(opts.admin ? [gw.adminWsPort] : [])];
+	const deadline = Date.now() + START_TIMEOUT_MS;
+	for (;;) {
+		if (gw.exit) {
+			const tail = gw.logTail();
+			gw.cleanup();
+			throw new Error(`daemon exited (${JSON.stringify(gw.exit)}) during start-up:\n${tail}`);
+		}
+		if (Date.now() > deadline) {
+			const tail = gw.logTail();
+			await gw.stop();
+			gw.cleanup();
+			throw new Error(`daemon not ready after ${START_TIMEOUT_MS} ms:\n${tail}`);
+		}
+		try {
+			const r = await fetch(`${gw.apiUrl}/info`, { signal: AbortSignal.timeout(1000) });
+			const info = await r.json();
+			if (info.janus === 'server_info' && (await Promise.all(wsPorts.map(portOpen))).every(Boolean))
+				break;
+		} catch {
+			// not listening yet
+		}
+		await new Promise(r => setTimeout(r, 50));
+	}
+	return gw;
+}
