@@ -57,3 +57,30 @@ async def test_lifecycle_is_memcheck_clean(gateway_factory):
 	lost = re.search(r"definitely lost: ([\d,]+) bytes", log)
 	assert lost is None or lost.group(1) == "0", f"definite leaks:\n{gw.log_tail(120)}"
 	assert rc == 0, f"exit code {rc} under valgrind after {took:.1f}s:\n{gw.log_tail(60)}"
+
+
+@pytest.mark.timeout_s(120)
+async def test_media_session_is_memcheck_clean(gateway_factory, tmp_path):
+	"""The same for the media path: an aiortc echotest (ICE, DTLS, SRTP,
+	RTP/RTCP both ways, hangup, detach) under valgrind, then SIGTERM."""
+	from test_echotest import echo_session
+	import gateway as gwmod
+	assert VALGRIND, "valgrind is not installed (scripts/test.sh installs it)"
+	plugins = tmp_path / "plugins"
+	plugins.mkdir()
+	shutil.copy(gwmod.PREFIX / "lib" / "cardea" / "plugins" / "cardea_plugin_echotest.so", plugins)
+	wrapper = ["env", "CARDEA_NO_DLCLOSE=1", VALGRIND, "--error-exitcode=99", "--leak-check=full",
+		"--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--num-callers=30"]
+	gw = gateway_factory(wrapper=wrapper, start=False, args=["-P", str(plugins)],
+		sections={"nat": {"ice_enforce_list": "127.0.0.1"}})
+	gw.start(wait=False)
+	gw.wait_ready(timeout=60)
+	await echo_session(gw, "ws")
+	rc, took = gw.stop(timeout=60)
+	log = gw.log_text()
+	summary = re.search(r"ERROR SUMMARY: (\d+) errors", log)
+	assert summary, f"no valgrind summary in the log:\n{gw.log_tail(60)}"
+	assert summary.group(1) == "0", f"valgrind found errors:\n{gw.log_tail(150)}"
+	lost = re.search(r"definitely lost: ([\d,]+) bytes", log)
+	assert lost is None or lost.group(1) == "0", f"definite leaks:\n{gw.log_tail(150)}"
+	assert rc == 0, f"exit code {rc} under valgrind after {took:.1f}s:\n{gw.log_tail(60)}"
