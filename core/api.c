@@ -246,7 +246,7 @@ json_t *cardea_api_server_info(const char *transaction) {
 	json_object_set_new(info, "compile-time", json_string(__DATE__ " " __TIME__));
 	json_object_set_new(info, "log-to-stdout", json_true());
 	json_object_set_new(info, "log-to-file", json_false());
-	json_object_set_new(info, "data_channels", json_false());
+	json_object_set_new(info, "data_channels", json_true());
 	json_object_set_new(info, "accepting-new-sessions", json_boolean(g_atomic_int_get(&cardea_gw->accepting)));
 	json_object_set_new(info, "session-timeout", json_integer(g_atomic_int_get(&cardea_gw->settings.session_timeout)));
 	json_object_set_new(info, "reclaim-session-timeout", json_integer(s->reclaim_session_timeout));
@@ -1022,6 +1022,8 @@ void cardea_api_fill_plugin_core(cardea_plugin_core *core) {
 	core->notify_event = core_notify_event;
 	core->relay_rtp = cardea_pc_relay_rtp;
 	core->send_keyframe_request = cardea_pc_send_keyframe_request;
+	core->relay_data = cardea_pc_relay_data;
+	core->send_remb = cardea_pc_send_remb;
 	core->configs_folder = cardea_gw->settings.configs_folder;
 }
 

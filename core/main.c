@@ -13,6 +13,7 @@
 #include "webrtc/loop.h"
 #include "webrtc/dtls.h"
 #include "webrtc/srtp.h"
+#include "webrtc/sctp.h"
 
 static gchar *opt_config;
 static gchar *opt_configs_folder;
@@ -93,6 +94,7 @@ static void shutdown_gateway(cardea_gateway *gw) {
 	cardea_sessions_deinit();
 	/* Media after every PeerConnection is gone (sessions destroyed above). */
 	cardea_loops_stop();
+	cardea_sctp_global_deinit();
 	cardea_dtls_context_deinit();
 	cardea_srtp_global_deinit();
 	cardea_tokens_deinit();
@@ -154,8 +156,8 @@ int main(int argc, char *argv[]) {
 	/* The media stack exists before any plugin can negotiate. */
 	cardea_loops_start(gw.settings.event_loops);
 	if (!cardea_srtp_global_init(&error) || !cardea_dtls_context_init(gw.settings.cert_pem,
-			gw.settings.cert_key, gw.settings.cert_pwd, &error)) {
-		CARDEA_LOG(CARDEA_LOG_FATAL, "[main] not starting: DTLS/SRTP: %s", error->message);
+			gw.settings.cert_key, gw.settings.cert_pwd, &error) || !cardea_sctp_global_init(&error)) {
+		CARDEA_LOG(CARDEA_LOG_FATAL, "[main] not starting: DTLS/SRTP/SCTP: %s", error->message);
 		g_error_free(error);
 		shutdown_gateway(&gw);
 		return 1;

@@ -457,6 +457,7 @@ void cardea_handle_queue_candidate(cardea_handle *h, json_t *candidate) {
 	g_mutex_lock(&h->mutex);
 	if (g_queue_get_length(&h->pending_candidates) >= MAX_PENDING_CANDIDATES)
 		json_decref(g_queue_pop_head(&h->pending_candidates));
+	json_object_set_new(candidate, CARDEA_HANDLE_QUEUED_AT, json_integer(g_get_monotonic_time()));
 	g_queue_push_tail(&h->pending_candidates, candidate);
 	g_mutex_unlock(&h->mutex);
 }

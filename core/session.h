@@ -96,7 +96,10 @@ json_t *cardea_session_list_handles(cardea_session *session);
 guint cardea_session_handle_count(cardea_session *session);
 /* A handle's event skeleton {"janus": kind, "session_id", "sender"(, "opaque_id")}. */
 json_t *cardea_handle_event_new(cardea_handle *handle, const char *kind);
-/* Queues a trickled candidate (transfer full) until the media stack takes it. */
+/* Queues a trickled candidate (transfer full) until the media stack takes it.
+ * The object gets a CARDEA_HANDLE_QUEUED_AT member (monotonic µs) so the
+ * media stack can drop the ones older than candidates_timeout. */
+#define CARDEA_HANDLE_QUEUED_AT "cardea-queued-at"
 void cardea_handle_queue_candidate(cardea_handle *handle, json_t *candidate);
 
 #endif

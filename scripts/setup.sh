@@ -21,7 +21,7 @@ PREFIX="${CARDEA_PREFIX:-$REPO/_install}"
 
 CARDEA_BUILD_PKGS=(autoconf automake libtool pkg-config make gcc
 	libglib2.0-dev libjansson-dev libconfig-dev libmicrohttpd-dev
-	libwebsockets-dev libnice-dev libsrtp2-dev libssl-dev)
+	libwebsockets-dev libnice-dev libsrtp2-dev libssl-dev libusrsctp-dev)
 # ca-certificates: npm needs it to reach the registry over TLS on a minimal image.
 CARDEA_TEST_PKGS=(python3-pytest python3-aiohttp python3-websockets python3-aiortc
 	nodejs npm chromium janus valgrind curl ca-certificates)

@@ -22,6 +22,8 @@ struct cardea_ice {
 	char *ufrag, *pwd;              /* owned, local */
 	char *selected;                 /* owned, "local <-> remote" of the selected pair */
 	guint remote_candidates;
+	char **public_ips;              /* owned copy of options.public_ips, NULL = none */
+	guint restarts;
 };
 
 const char *cardea_ice_state_name(cardea_ice_state state) {
@@ -53,6 +55,7 @@ char **cardea_ice_local_addresses(const char *enforce, const char *ignore, gbool
 	char **enforce_items = (enforce && *enforce) ? g_strsplit_set(enforce, ", ", -1) : NULL;
 	char **ignore_items = (ignore && *ignore) ? g_strsplit_set(ignore, ", ", -1) : NULL;
 	struct ifaddrs *ifs = NULL;
+	GPtrArray *loopbacks = g_ptr_array_new_with_free_func(g_free);
 	if (getifaddrs(&ifs) == 0) {
 		for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
 			if (i->ifa_addr == NULL || !(i->ifa_flags & IFF_UP))
@@ -74,14 +77,22 @@ char **cardea_ice_local_addresses(const char *enforce, const char *ignore, gbool
 			} else {
 				if (list_matches(ignore_items, i->ifa_name, ip))
 					continue;
-				if (loopback && !allow_loopback)
+				if (loopback && !allow_loopback) {
+					/* Kept aside: the only way to work on a host without a network. */
+					if (!g_ptr_array_find_with_equal_func(loopbacks, ip, g_str_equal, NULL))
+						g_ptr_array_add(loopbacks, g_strdup(ip));
 					continue;
+				}
 			}
 			if (!g_ptr_array_find_with_equal_func(out, ip, g_str_equal, NULL))
 				g_ptr_array_add(out, g_strdup(ip));
 		}
 		freeifaddrs(ifs);
 	}
+	if (out->len == 0)
+		for (guint k = 0; k < loopbacks->len; k++)
+			g_ptr_array_add(out, g_strdup(g_ptr_array_index(loopbacks, k)));
+	g_ptr_array_free(loopbacks, TRUE);
 	g_strfreev(enforce_items);
 	g_strfreev(ignore_items);
 	g_ptr_array_add(out, NULL);
@@ -116,8 +127,32 @@ static void emit_candidate(cardea_ice *ice, NiceCandidate *cand) {
 	g_free(sdp);
 }
 
+/* nat_1_1_mapping: the agent keeps (and checks from) the private address;
+ * only what the peer is told changes. Returns FALSE when no public IP has
+ * the candidate's family, so the private one is announced as is. */
+static gboolean emit_mapped(cardea_ice *ice, NiceCandidate *cand) {
+	gboolean any = FALSE;
+	for (char **ip = ice->public_ips; ip && *ip; ip++) {
+		NiceAddress pub;
+		nice_address_init(&pub);
+		if (!nice_address_set_from_string(&pub, *ip) || pub.s.addr.sa_family != cand->addr.s.addr.sa_family)
+			continue;
+		NiceCandidate *copy = nice_candidate_copy(cand);
+		nice_address_set_port(&pub, nice_address_get_port(&cand->addr));
+		copy->addr = pub;
+		copy->base_addr = pub;   /* else the SDP gets "raddr <private>" */
+		emit_candidate(ice, copy);
+		nice_candidate_free(copy);
+		any = TRUE;
+	}
+	return any;
+}
+
 static void on_new_candidate(NiceAgent *agent, NiceCandidate *cand, gpointer data) {
-	emit_candidate(data, cand);
+	cardea_ice *ice = data;
+	if (cand->type == NICE_CANDIDATE_TYPE_HOST && ice->public_ips && emit_mapped(ice, cand))
+		return;
+	emit_candidate(ice, cand);
 }
 
 static void on_component_state(NiceAgent *agent, guint stream_id, guint component, guint state, gpointer data) {
@@ -173,6 +208,28 @@ static NiceRelayType relay_type(const char *name) {
 	return NICE_RELAY_TYPE_TURN_UDP;
 }
 
+void cardea_ice_random_credentials(char **ufrag, char **pwd) {
+	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char u[9], p[25];
+	for (guint i = 0; i < sizeof(u) - 1; i++)
+		u[i] = chars[g_random_int_range(0, 64)];
+	for (guint i = 0; i < sizeof(p) - 1; i++)
+		p[i] = chars[g_random_int_range(0, 64)];
+	u[sizeof(u) - 1] = p[sizeof(p) - 1] = '\0';
+	*ufrag = g_strdup(u);
+	*pwd = g_strdup(p);
+}
+
+static gboolean set_local_credentials(cardea_ice *ice, const char *ufrag, const char *pwd) {
+	if (ufrag == NULL || pwd == NULL)
+		return TRUE;
+	if (!nice_agent_set_local_credentials(ice->agent, ice->stream_id, ufrag, pwd)) {
+		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] the agent refused the local credentials");
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static void refresh_credentials(cardea_ice *ice) {
 	g_free(ice->ufrag);
 	g_free(ice->pwd);
@@ -191,6 +248,7 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	ice->context = context;
 	ice->cb = *callbacks;
 	ice->user_data = user_data;
+	ice->public_ips = g_strdupv(o->public_ips);
 	ice->agent = nice_agent_new_full(context, NICE_COMPATIBILITY_RFC5245, flags);
 	g_object_set(ice->agent, "controlling-mode", o->lite ? FALSE : o->controlling,
 		"upnp", FALSE, "ice-tcp", o->tcp, "ice-udp", TRUE, NULL);
@@ -206,6 +264,14 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	if (ice->stream_id == 0) {
 		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] could not add a stream to the agent");
 		g_object_unref(ice->agent);
+		g_strfreev(ice->public_ips);
+		g_free(ice);
+		return NULL;
+	}
+	if (!set_local_credentials(ice, o->ufrag, o->pwd)) {
+		nice_agent_remove_stream(ice->agent, ice->stream_id);
+		g_object_unref(ice->agent);
+		g_strfreev(ice->public_ips);
 		g_free(ice);
 		return NULL;
 	}
@@ -234,6 +300,7 @@ void cardea_ice_free(cardea_ice *ice) {
 	g_free(ice->ufrag);
 	g_free(ice->pwd);
 	g_free(ice->selected);
+	g_strfreev(ice->public_ips);
 	g_free(ice);
 }
 
@@ -302,12 +369,17 @@ void cardea_ice_remote_gathering_done(cardea_ice *ice) {
 	nice_agent_peer_candidate_gathering_done(ice->agent, ice->stream_id);
 }
 
-gboolean cardea_ice_restart(cardea_ice *ice) {
+gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd) {
 	if (!nice_agent_restart_stream(ice->agent, ice->stream_id))
 		return FALSE;
 	ice->remote_credentials_set = FALSE;
+	ice->remote_candidates = 0;
+	g_slist_free_full(ice->early_candidates, (GDestroyNotify)nice_candidate_free);
+	ice->early_candidates = NULL;
+	ice->restarts++;
+	gboolean ok = set_local_credentials(ice, ufrag, pwd);
 	refresh_credentials(ice);
-	return TRUE;
+	return ok;
 }
 
 int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len) {
@@ -337,9 +409,10 @@ static json_t *candidates_json(GSList *cands, NiceAgent *agent, gboolean local) 
 json_t *cardea_ice_info(cardea_ice *ice) {
 	GSList *local = nice_agent_get_local_candidates(ice->agent, ice->stream_id, 1);
 	GSList *remote = nice_agent_get_remote_candidates(ice->agent, ice->stream_id, 1);
-	json_t *info = json_pack("{s:s, s:s?, s:o, s:o}",
+	json_t *info = json_pack("{s:s, s:s?, s:i, s:o, s:o}",
 		"state", cardea_ice_state_name(ice->state),
 		"selected-pair", ice->selected,
+		"restarts", (int)ice->restarts,
 		"local-candidates", candidates_json(local, ice->agent, TRUE),
 		"remote-candidates", candidates_json(remote, ice->agent, FALSE));
 	g_slist_free_full(local, (GDestroyNotify)nice_candidate_free);

@@ -47,7 +47,17 @@ typedef struct cardea_ice_options {
 	const char *turn_user, *turn_pwd;
 	guint port_min, port_max;    /* 0 = any */
 	char **local_addresses;      /* borrowed, NULL-terminated; from cardea_ice_local_addresses() */
+	/* nat_1_1_mapping: borrowed, NULL-terminated public IPs, NULL = none. Every
+	 * host candidate is announced once per public IP of its address family
+	 * instead of with its own address (kept when no IP of that family). */
+	char **public_ips;
+	/* Local credentials, NULL = random. Chosen by the caller when another
+	 * thread must know them before the agent exists (the SDP builder). */
+	const char *ufrag, *pwd;
 } cardea_ice_options;
+
+/* Random ICE credentials (RFC 8445 ice-chars; 8 and 24 characters), g_free. */
+void cardea_ice_random_credentials(char **ufrag, char **pwd);
 
 /* Interface addresses to gather on, filtered like Janus: `enforce` (comma
  * list of interface names or IP prefixes; when set, only those) or else
@@ -66,8 +76,12 @@ gboolean cardea_ice_set_remote_credentials(cardea_ice *ice, const char *ufrag, c
 /* Adds one remote candidate ("candidate:..." with or without the prefix). FALSE if unparseable. */
 gboolean cardea_ice_add_remote_candidate(cardea_ice *ice, const char *candidate);
 void cardea_ice_remote_gathering_done(cardea_ice *ice);
-/* ICE restart: new local credentials, gathering again (the caller sends a new SDP). */
-gboolean cardea_ice_restart(cardea_ice *ice);
+/* ICE restart (RFC 8445 9): new local credentials (`ufrag`/`pwd`, NULL =
+ * random), remote candidates and credentials forgotten, local candidates
+ * kept. The caller then sets the peer's new credentials and candidates. The
+ * state goes back through gathering/connecting to connected, never failed
+ * unless the new checks fail; DTLS above is untouched. */
+gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd);
 /* Sends a datagram on the selected pair. Returns bytes sent or -1. */
 int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len);
 cardea_ice_state cardea_ice_get_state(const cardea_ice *ice);

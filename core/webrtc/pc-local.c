@@ -10,6 +10,7 @@ typedef struct pc_local {
 	cardea_pc *pc;
 	cardea_handle *handle;          /* ref */
 	pc_media media[PC_MAX_MLINES];  /* local fields only */
+	pc_data_sdp data;
 } pc_local;
 
 static void pc_local_free(gpointer data) {
@@ -29,7 +30,10 @@ static gboolean apply_local(gpointer data) {
 		memcpy(m->local_pts, lm->local_pts, sizeof(m->local_pts));
 		m->n_local_pts = lm->n_local_pts;
 		memcpy(m->codec, lm->codec, sizeof(m->codec));
+		cardea_pc_rtcp_apply_local(pc, i, lm);
 	}
+	pc->data_local = l->data;
+	cardea_pc_data_maybe_start(pc);
 	return G_SOURCE_REMOVE;
 }
 
@@ -82,21 +86,24 @@ json_t *cardea_pc_local_jsep(cardea_handle *h, json_t *jsep, char **reason) {
 		return NULL;
 	}
 
-	/* Half-trickle: our SDP carries every candidate, so wait (bounded) for gathering. */
+	/* Half-trickle: our SDP carries every candidate, so wait (bounded) for
+	 * gathering. Full trickle: what we have now; the rest goes in events. */
 	gint64 deadline = g_get_monotonic_time() + PC_GATHER_WAIT_US;
 	g_mutex_lock(&pc->mutex);
-	while (!pc->gathering_done)
+	while (!pc->gathering_done && !pc->full_trickle)
 		if (!g_cond_wait_until(&pc->cond, &pc->mutex, deadline))
 			break;
+	gboolean complete = pc->gathering_done || !pc->full_trickle;
 	char *ufrag = g_strdup(pc->local_ufrag), *pwd = g_strdup(pc->local_pwd);
 	GPtrArray *cands = g_ptr_array_new_with_free_func(g_free);
 	for (guint i = 0; i < pc->local_candidates->len; i++)
 		g_ptr_array_add(cands, g_strdup(g_ptr_array_index(pc->local_candidates, i)));
 	guint n_remote = pc->n_mlines;
 	char mids[PC_MAX_MLINES][32];
-	guint32 ssrcs[PC_MAX_MLINES];
+	guint32 ssrcs[PC_MAX_MLINES], rtx_ssrcs[PC_MAX_MLINES];
 	memcpy(mids, pc->mids, sizeof(mids));
 	memcpy(ssrcs, pc->local_ssrcs, sizeof(ssrcs));
+	memcpy(rtx_ssrcs, pc->local_rtx_ssrcs, sizeof(rtx_ssrcs));
 	cardea_dtls_role role = pc->role;
 	gboolean mixed = pc->remote_mixed;
 	g_mutex_unlock(&pc->mutex);
@@ -139,9 +146,10 @@ json_t *cardea_pc_local_jsep(cardea_handle *h, json_t *jsep, char **reason) {
 				cardea_sdp_candidate_free(c);
 			}
 		}
-		m->end_of_candidates = TRUE;
+		m->end_of_candidates = complete;
 		if (add_bundle && m->mid)
 			cardea_sdp_group_add_mid(sdp, bundle, m->mid);
+		cardea_pc_data_local_mline(sdp, m, &l->data);
 		if (!m->rtp)
 			continue;
 		cardea_sdp_direction dir = cardea_sdp_mline_direction(sdp, m);
@@ -160,6 +168,7 @@ json_t *cardea_pc_local_jsep(cardea_handle *h, json_t *jsep, char **reason) {
 			cardea_sdp_ssrc_add(sdp, m, ssrcs[i], "janus", NULL, NULL);
 			g_free(track);
 		}
+		cardea_pc_rtcp_answer_mline(sdp, m, lm, rtx_ssrcs[i]);
 	}
 	if (sdp->n_fingerprints == 0)
 		cardea_sdp_fingerprint_add(sdp, NULL, hash, digest, digest_len);
@@ -239,8 +248,11 @@ static gboolean info_loop(gpointer data) {
 			json_object_set_new(jm, "rtt_ms", json_integer(m->rtt_us / 1000));
 		if (m->rstats.init)
 			json_object_set_new(jm, "jitter_in", json_integer(m->rstats.jitter_q4 >> 4));
+		cardea_pc_rtcp_info_media(pc, i, jm);
 	}
 	json_object_set_new(o, "media", media);
+	cardea_pc_rtcp_info(pc, o);
+	json_object_set_new(o, "data", cardea_pc_data_info(pc));
 	json_object_set_new(o, "drops", json_pack("{s:I, s:I, s:I, s:I, s:I}",
 		"srtp", (json_int_t)pc->srtp_drops, "rtp_invalid", (json_int_t)pc->rtp_invalid,
 		"rtp_unknown_mline", (json_int_t)pc->rtp_unknown, "rtcp_invalid", (json_int_t)pc->rtcp_invalid,

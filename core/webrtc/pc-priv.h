@@ -12,6 +12,8 @@
 #include "webrtc/srtp.h"
 #include "webrtc/rtp.h"
 #include "webrtc/rtcp.h"
+#include "webrtc/sctp.h"
+#include "webrtc/pc-rtcp.h"
 #include "session.h"
 #include "gateway.h"
 #include "log.h"
@@ -21,6 +23,13 @@
 #define PC_MAX_PTS 32
 #define PC_GATHER_WAIT_US (3 * G_USEC_PER_SEC)   /* half-trickle: bounded wait for our candidates */
 #define PC_SCRATCH (CARDEA_RTP_PACKET_MAX + CARDEA_SRTP_MAX_OVERHEAD)
+
+/* The data channel m-line of one SDP (pc-data.c). */
+typedef struct pc_data_sdp {
+	gboolean present;               /* an active m=application ... DTLS/SCTP line */
+	guint16 port;                   /* a=sctp-port */
+	gsize max_message;              /* a=max-message-size, capped; what that side accepts */
+} pc_data_sdp;
 
 /* One m-line. Remote fields come from the client's SDP, local ones from the
  * SDP we sent; both are applied on the loop thread (the only reader). */
@@ -49,6 +58,7 @@ typedef struct pc_media {
 	cardea_rtp_send_stats sstats;
 	gboolean sstats_init;
 	gint64 rtt_us;                  /* from the peer's report blocks, -1 unknown */
+	pc_rtcp_media fb;               /* NACK/RTX/TWCC/REMB state (pc-rtcp.h) */
 } pc_media;
 
 struct cardea_pc {
@@ -67,8 +77,11 @@ struct cardea_pc {
 	guint bundle_index;             /* the m-line whose transport we use */
 	char mids[PC_MAX_MLINES][32];
 	guint32 local_ssrcs[PC_MAX_MLINES];
+	guint32 local_rtx_ssrcs[PC_MAX_MLINES]; /* our RTX SSRC per m-line, offered when the answer has rtx */
 	cardea_dtls_role role;          /* our DTLS role for the current negotiation */
 	gboolean remote_mixed;          /* the peer offered a=extmap-allow-mixed */
+	gboolean full_trickle;          /* nat.full_trickle and the peer trickles: candidates as events */
+	char *remote_ufrag, *remote_pwd;/* owned: the peer's ICE credentials, to detect ICE restarts */
 
 	/* Loop thread only. */
 	cardea_ice *ice;
@@ -76,11 +89,16 @@ struct cardea_pc {
 	GSource *dtls_timer;
 	GSource *rtcp_timer;            /* periodic SR/RR while the transport exists */
 	GSource *teardown;              /* pending deferred teardown (hangup from a callback) */
-	char *remote_ufrag;             /* owned: detects ICE restarts (not supported yet) */
 	gboolean ice_connected, dtls_connected, up;
 	guint8 mid_ext_id;
 	pc_media media[PC_MAX_MLINES];
+	pc_rtcp fb;                     /* transport-wide feedback state (pc-rtcp.h) */
 	guint64 srtp_drops, rtp_invalid, rtp_unknown, rtcp_invalid, early_drops;
+	/* Data channels (pc-data.c). */
+	pc_data_sdp data_remote, data_local;
+	cardea_sctp *sctp;              /* owned: from DTLS connected (both SDPs have data) to teardown */
+	gboolean data_ready_sent;
+	guint64 data_dropped_out, data_early_drops, data_write_failures;
 	guint8 scratch[PC_SCRATCH];     /* relay_rtp / RTCP output buffer */
 };
 
@@ -90,5 +108,18 @@ static inline cardea_pc *pc_of(cardea_handle *h) {
 }
 /* Runs fn(data) on the PC's loop and waits for it (at once when already there). */
 void cardea_pc_priv_run_sync(cardea_pc *pc, GSourceFunc fn, gpointer data);
+
+/* Data channels (pc-data.c). Parsing runs where the SDP is handled; the
+ * rest on the loop thread. */
+void cardea_pc_data_remote_sdp(const cardea_sdp *sdp, pc_data_sdp *out);
+/* Our answer's data m-line: fills a=sctp-port/a=max-message-size the plugin left out. */
+void cardea_pc_data_local_mline(cardea_sdp *sdp, cardea_sdp_mline *m, pc_data_sdp *out);
+/* Starts the association once DTLS is connected and both SDPs have data. */
+void cardea_pc_data_maybe_start(cardea_pc *pc);
+/* cardea_dtls_callbacks.data: decrypted application data = SCTP packets. */
+void cardea_pc_data_dtls_in(cardea_dtls *dtls, const guint8 *buf, gsize len, gpointer user_data);
+/* Transport teardown, before DTLS is freed. */
+void cardea_pc_data_teardown(cardea_pc *pc);
+json_t *cardea_pc_data_info(cardea_pc *pc);
 
 #endif

@@ -21,6 +21,29 @@ static char **local_addresses(void) {
 	return addrs;
 }
 
+/* nat_1_1_mapping as a list (NULL when unset), parsed once. */
+static char **public_ips(void) {
+	static gsize once = 0;
+	static char **ips = NULL;
+	if (g_once_init_enter(&once)) {
+		const char *v = cardea_gw->settings.nat_1_1_mapping;
+		if (v && *v) {
+			GPtrArray *out = g_ptr_array_new();
+			char **items = g_strsplit_set(v, ", ", -1);
+			for (char **i = items; *i; i++)
+				if (**i)
+					g_ptr_array_add(out, g_strdup(*i));
+			g_strfreev(items);
+			g_ptr_array_add(out, NULL);
+			ips = (char **)g_ptr_array_free(out, FALSE);
+			if (ips[0] == NULL)
+				g_clear_pointer(&ips, g_strfreev);
+		}
+		g_once_init_leave(&once, 1);
+	}
+	return ips;
+}
+
 /* Runs fn(data) on the PC's loop and waits for it; at once when already
  * there. The destroy notify also fires when the loop is gone, so we never
  * wait forever at shutdown. */
@@ -90,6 +113,8 @@ static gboolean teardown_loop(gpointer data) {
 		g_source_unref(pc->rtcp_timer);
 		pc->rtcp_timer = NULL;
 	}
+	cardea_pc_rtcp_stop(pc);
+	cardea_pc_data_teardown(pc);
 	if (pc->dtls) {
 		/* close_notify lets the peer tear down at once instead of timing out. */
 		if (pc->ice && cardea_dtls_get_state(pc->dtls) == CARDEA_DTLS_STATE_CONNECTED)
@@ -101,7 +126,6 @@ static gboolean teardown_loop(gpointer data) {
 		cardea_ice_free(pc->ice);
 		pc->ice = NULL;
 	}
-	g_clear_pointer(&pc->remote_ufrag, g_free);
 	pc->ice_connected = pc->dtls_connected = pc->up = FALSE;
 	return G_SOURCE_REMOVE;
 }
@@ -164,11 +188,13 @@ void cardea_pc_destroy(cardea_handle *h) {
 void cardea_pc_free(cardea_pc *pc) {
 	if (pc == NULL)
 		return;
+	cardea_pc_rtcp_free(pc);
 	cardea_loop_release(pc->loop);
 	g_free(pc->local_ufrag);
 	g_free(pc->local_pwd);
 	g_ptr_array_free(pc->local_candidates, TRUE);
 	g_free(pc->remote_ufrag);
+	g_free(pc->remote_pwd);
 	g_mutex_clear(&pc->mutex);
 	g_cond_clear(&pc->cond);
 	g_free(pc);
@@ -228,6 +254,7 @@ static void dtls_state_cb(cardea_dtls *dtls, cardea_dtls_state state, const char
 	if (state == CARDEA_DTLS_STATE_CONNECTED) {
 		pc->dtls_connected = TRUE;
 		check_up(pc);
+		cardea_pc_data_maybe_start(pc);
 	} else if (state == CARDEA_DTLS_STATE_FAILED || state == CARDEA_DTLS_STATE_CLOSED) {
 		if (g_atomic_int_get(&pc->active))
 			CARDEA_LOG(CARDEA_LOG_WARN, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] DTLS %s: %s",
@@ -288,12 +315,17 @@ static void incoming_rtp(cardea_pc *pc, guint8 *buf, gsize len) {
 		pc->rtp_invalid++;
 		return;
 	}
+	gint64 now = g_get_monotonic_time();
+	cardea_pc_rtcp_twcc_in(pc, &info, now);
 	int mi = media_for_rtp(pc, &info);
 	if (mi < 0) {
 		pc->rtp_unknown++;
 		return;
 	}
 	pc_media *m = &pc->media[mi];
+	gboolean repaired;
+	if (!cardea_pc_rtcp_unwrap(pc, mi, buf, &len, &info, &repaired))
+		return;
 	gboolean accepted = FALSE;
 	for (guint k = 0; k < m->n_local_pts && !accepted; k++)
 		accepted = m->local_pts[k] == info.pt;
@@ -306,7 +338,8 @@ static void incoming_rtp(cardea_pc *pc, guint8 *buf, gsize len) {
 	if (info.ssrc == m->remote_ssrc) {
 		if (!m->rstats.init && m->rstats.ssrc != info.ssrc)
 			cardea_rtp_recv_stats_init(&m->rstats, info.ssrc, m->video ? 90000 : 48000);
-		cardea_rtp_recv_stats_update(&m->rstats, info.seq, info.timestamp, info.payload_len, g_get_monotonic_time());
+		cardea_rtp_recv_stats_update(&m->rstats, info.seq, info.timestamp, info.payload_len, now);
+		cardea_pc_rtcp_rtp_in(pc, mi, &info, repaired, now);
 	}
 	m->packets_in++;
 	m->bytes_in += len;
@@ -431,6 +464,8 @@ static void incoming_rtcp(cardea_pc *pc, guint8 *buf, gsize len) {
 			rtcp_report_in(pc, &p);
 			continue;
 		}
+		if (cardea_pc_rtcp_feedback_in(pc, &p))
+			continue;
 		if (p.pt != CARDEA_RTCP_PSFB || (p.count != CARDEA_RTCP_PSFB_PLI && p.count != CARDEA_RTCP_PSFB_FIR))
 			continue;
 		cardea_rtcp_fb fb;
@@ -445,19 +480,40 @@ static void incoming_rtcp(cardea_pc *pc, guint8 *buf, gsize len) {
 
 /* ---- ICE callbacks (loop thread) ---- */
 
-static void ice_candidate_cb(cardea_ice *ice, const char *candidate, void *user_data) {
-	cardea_pc *pc = user_data;
-	g_mutex_lock(&pc->mutex);
-	g_ptr_array_add(pc->local_candidates, g_strdup(candidate));
-	g_mutex_unlock(&pc->mutex);
+/* Full trickle: a server `trickle` event per local candidate (NULL: the
+ * `completed` one), as soon as it is known. It may overtake the jsep that
+ * carries our credentials; clients queue such candidates (janus.js does). */
+static void send_trickle(cardea_pc *pc, const char *candidate, const char *mid) {
+	cardea_handle *h = pc->handle;
+	json_t *ev = cardea_handle_event_new(h, "trickle");
+	json_t *c = candidate ? json_pack("{s:s, s:i, s:s}", "sdpMid", mid, "sdpMLineIndex", 0, "candidate", candidate)
+		: json_pack("{s:b}", "completed", 1);
+	json_object_set_new(ev, "candidate", c);
+	cardea_session_send_event(h->session, ev);
 }
 
+static void ice_candidate_cb(cardea_ice *ice, const char *candidate, void *user_data) {
+	cardea_pc *pc = user_data;
+	char mid[32];
+	g_mutex_lock(&pc->mutex);
+	g_ptr_array_add(pc->local_candidates, g_strdup(candidate));
+	gboolean trickle = pc->full_trickle;
+	g_strlcpy(mid, pc->mids[pc->bundle_index], sizeof(mid));
+	g_mutex_unlock(&pc->mutex);
+	if (trickle && g_atomic_int_get(&pc->active))
+		send_trickle(pc, candidate, mid);
+}
+
+/* `ice` NULL: no transport could be made; only wakes the SDP builder. */
 static void ice_gathering_done_cb(cardea_ice *ice, void *user_data) {
 	cardea_pc *pc = user_data;
 	g_mutex_lock(&pc->mutex);
 	pc->gathering_done = TRUE;
 	g_cond_broadcast(&pc->cond);
+	gboolean trickle = pc->full_trickle;
 	g_mutex_unlock(&pc->mutex);
+	if (ice && trickle && g_atomic_int_get(&pc->active))
+		send_trickle(pc, NULL, NULL);
 }
 
 static void ice_state_cb(cardea_ice *ice, cardea_ice_state state, void *user_data) {
@@ -504,14 +560,17 @@ typedef struct pc_remote {
 	cardea_pc *pc;
 	cardea_handle *handle;          /* ref: the pc lives as long as its handle */
 	gboolean fresh;                 /* new transport (first offer or after a hangup) */
+	gboolean restart;               /* ICE restart of the live transport (new remote credentials) */
 	gboolean controlling;
 	char *ufrag, *pwd;
+	char *local_ufrag, *local_pwd;  /* fresh or restart: the credentials our SDP announces */
 	char *fp_alg, *fp_value;
 	cardea_dtls_role role;
 	GPtrArray *candidates;          /* owned char* */
 	gboolean end_of_candidates;
 	guint8 mid_ext_id;
 	pc_media media[PC_MAX_MLINES];  /* remote fields only */
+	pc_data_sdp data;
 } pc_remote;
 
 static void pc_remote_free(gpointer data) {
@@ -519,6 +578,8 @@ static void pc_remote_free(gpointer data) {
 	cardea_handle_unref(r->handle);
 	g_free(r->ufrag);
 	g_free(r->pwd);
+	g_free(r->local_ufrag);
+	g_free(r->local_pwd);
 	g_free(r->fp_alg);
 	g_free(r->fp_value);
 	g_ptr_array_free(r->candidates, TRUE);
@@ -541,21 +602,20 @@ static gboolean create_transport(cardea_pc *pc, pc_remote *r) {
 		.port_min = (guint)MAX(s->rtp_port_min, 0),
 		.port_max = (guint)MAX(s->rtp_port_max, 0),
 		.local_addresses = local_addresses(),
+		.public_ips = public_ips(),
+		.consent_freshness = TRUE,
+		.ufrag = r->local_ufrag,
+		.pwd = r->local_pwd,
 	};
 	static const cardea_ice_callbacks icb = {
 		ice_candidate_cb, ice_gathering_done_cb, ice_state_cb, ice_receive_cb,
 	};
+	/* pc->local_ufrag/pwd were set with r->local_* by the API thread. */
 	pc->ice = cardea_ice_new(pc->loop->context, &o, &icb, pc);
 	if (pc->ice == NULL)
 		return FALSE;
-	g_mutex_lock(&pc->mutex);
-	g_free(pc->local_ufrag);
-	g_free(pc->local_pwd);
-	pc->local_ufrag = g_strdup(cardea_ice_local_ufrag(pc->ice));
-	pc->local_pwd = g_strdup(cardea_ice_local_pwd(pc->ice));
-	g_mutex_unlock(&pc->mutex);
 	cardea_dtls_config dc = { .role = r->role, .mtu = (guint)s->dtls_mtu, .log_id = pc->hid };
-	static const cardea_dtls_callbacks dcb = { dtls_send_cb, dtls_state_cb, NULL };
+	static const cardea_dtls_callbacks dcb = { dtls_send_cb, dtls_state_cb, cardea_pc_data_dtls_in };
 	GError *err = NULL;
 	pc->dtls = cardea_dtls_new(&dc, &dcb, pc, &err);
 	if (pc->dtls == NULL || !cardea_dtls_add_remote_fingerprint(pc->dtls, r->fp_alg, r->fp_value, &err)) {
@@ -567,7 +627,7 @@ static gboolean create_transport(cardea_pc *pc, pc_remote *r) {
 	pc->rtcp_timer = g_timeout_source_new_seconds(1);
 	g_source_set_callback(pc->rtcp_timer, rtcp_timer_cb, pc, NULL);
 	g_source_attach(pc->rtcp_timer, pc->loop->context);
-	pc->remote_ufrag = g_strdup(r->ufrag);
+	cardea_pc_rtcp_start(pc);
 	cardea_ice_set_remote_credentials(pc->ice, r->ufrag, r->pwd);
 	if (!cardea_ice_gather(pc->ice))
 		return FALSE;
@@ -588,6 +648,15 @@ static gboolean apply_remote(gpointer data) {
 			pc_end(pc, "ICE gathering error");
 			return G_SOURCE_REMOVE;
 		}
+	} else if (r->restart && pc->ice) {
+		/* DTLS, SRTP and the m-lines carry on; only connectivity is redone. */
+		if (!cardea_ice_restart(pc->ice, r->local_ufrag, r->local_pwd) ||
+				!cardea_ice_set_remote_credentials(pc->ice, r->ufrag, r->pwd)) {
+			pc_end(pc, "ICE failed");
+			return G_SOURCE_REMOVE;
+		}
+		CARDEA_LOG(CARDEA_LOG_INFO, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] ICE restart",
+			pc->sid, pc->hid);
 	}
 	pc->mid_ext_id = r->mid_ext_id;
 	for (int i = 0; i < PC_MAX_MLINES; i++) {
@@ -604,6 +673,8 @@ static gboolean apply_remote(gpointer data) {
 		memcpy(m->pts, rm->pts, sizeof(m->pts));
 		m->n_pts = rm->n_pts;
 	}
+	pc->data_remote = r->data;
+	cardea_pc_data_maybe_start(pc);
 	for (guint i = 0; i < r->candidates->len; i++)
 		cardea_ice_add_remote_candidate(pc->ice, g_ptr_array_index(r->candidates, i));
 	if (r->end_of_candidates)
@@ -671,7 +742,9 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	/* Like Janus we take the DTLS client role whenever the peer lets us
 	 * (offer actpass/passive, or an answer saying passive). */
 	r->role = setup == CARDEA_SDP_SETUP_ACTIVE ? CARDEA_DTLS_ROLE_PASSIVE : CARDEA_DTLS_ROLE_ACTIVE;
-	r->controlling = !offer && !sdp->ice_lite;
+	/* RFC 8445 6.1.1: the offerer controls, unless it is lite and we are not
+	 * (ice.c keeps a lite agent controlled whatever this says). */
+	r->controlling = !offer || sdp->ice_lite;
 	r->end_of_candidates = sdp->end_of_candidates;
 	r->mid_ext_id = (guint8)cardea_sdp_find_extmap(first, CARDEA_SDP_EXT_MID);
 	for (guint i = 0; i < sdp->n_mlines; i++) {
@@ -693,17 +766,36 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 			r->end_of_candidates = TRUE;
 	}
 
+	cardea_pc_data_remote_sdp(sdp, &r->data);
 	cardea_pc *pc = pc_of(h);
 	if (pc == NULL) {
 		pc = pc_new(h);
 		g_atomic_pointer_set(&h->pc, pc);
 	}
 	gboolean fresh = !g_atomic_int_get(&pc->active);
+	json_t *trickle = json_object_get(jsep, "trickle");
 	g_mutex_lock(&pc->mutex);
+	/* New remote credentials on a live transport = ICE restart (same ones: a
+	 * plain renegotiation). Our new credentials are chosen here, not on the
+	 * loop, so the answer can never carry stale ones. */
+	gboolean restart = !fresh && (g_strcmp0(pc->remote_ufrag, r->ufrag) != 0 || g_strcmp0(pc->remote_pwd, r->pwd) != 0);
+	if (fresh || restart) {
+		g_free(pc->local_ufrag);
+		g_free(pc->local_pwd);
+		cardea_ice_random_credentials(&pc->local_ufrag, &pc->local_pwd);
+		r->local_ufrag = g_strdup(pc->local_ufrag);
+		r->local_pwd = g_strdup(pc->local_pwd);
+		g_free(pc->remote_ufrag);
+		g_free(pc->remote_pwd);
+		pc->remote_ufrag = g_strdup(r->ufrag);
+		pc->remote_pwd = g_strdup(r->pwd);
+	}
 	if (fresh) {
 		pc->gathering_done = FALSE;
 		g_ptr_array_set_size(pc->local_candidates, 0);
 		memset(pc->local_ssrcs, 0, sizeof(pc->local_ssrcs));
+		memset(pc->local_rtx_ssrcs, 0, sizeof(pc->local_rtx_ssrcs));
+		pc->full_trickle = cardea_gw->settings.full_trickle && !json_is_false(trickle);
 	}
 	pc->n_mlines = sdp->n_mlines;
 	pc->bundle_index = first->index;
@@ -713,6 +805,8 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 		g_strlcpy(pc->mids[i], r->media[i].mid, sizeof(pc->mids[i]));
 		if (pc->local_ssrcs[i] == 0)
 			pc->local_ssrcs[i] = new_ssrc();
+		if (pc->local_rtx_ssrcs[i] == 0)
+			pc->local_rtx_ssrcs[i] = new_ssrc();
 	}
 	g_mutex_unlock(&pc->mutex);
 	cardea_sdp_free(sdp);
@@ -720,6 +814,7 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	cardea_handle_ref(h);
 	r->handle = h;
 	r->fresh = fresh;
+	r->restart = restart;
 	if (fresh)
 		CARDEA_LOG(CARDEA_LOG_VERB, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] new PeerConnection on loop %d (we are DTLS %s)",
 			pc->sid, pc->hid, pc->loop->index, r->role == CARDEA_DTLS_ROLE_ACTIVE ? "client" : "server");
@@ -731,11 +826,21 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	GQueue queued = h->pending_candidates;
 	g_queue_init(&h->pending_candidates);
 	g_mutex_unlock(&h->mutex);
+	gint64 now = g_get_monotonic_time(), max_age = (gint64)cardea_gw->settings.candidates_timeout * G_USEC_PER_SEC;
+	guint expired = 0;
 	json_t *c;
 	while ((c = g_queue_pop_head(&queued)) != NULL) {
-		cardea_pc_trickle(h, c);
+		json_t *at = json_object_get(c, CARDEA_HANDLE_QUEUED_AT);
+		if (json_is_integer(at) && now - json_integer_value(at) > max_age)
+			expired++;
+		else
+			cardea_pc_trickle(h, c);
 		json_decref(c);
 	}
+	if (expired)
+		CARDEA_LOG(CARDEA_LOG_WARN, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] dropped %u trickle candidate(s) "
+			"queued for more than candidates_timeout (%d s)", pc->sid, pc->hid, expired,
+			cardea_gw->settings.candidates_timeout);
 	return 0;
 }
 
@@ -809,14 +914,15 @@ static void send_rtp_loop(cardea_pc *pc, const cardea_rtp_packet *packet) {
 	memcpy(pc->scratch, packet->buffer, packet->length);
 	cardea_rtp_set_ssrc(pc->scratch, m->local_ssrc);
 	gsize len = packet->length;
+	gint64 now = g_get_monotonic_time();
+	cardea_pc_rtcp_rtp_out(pc, packet->mindex, pc->scratch, len, now);
 	if (cardea_srtp_protect_rtp(srtp, pc->scratch, &len, sizeof(pc->scratch)) != CARDEA_SRTP_OK)
 		return;
 	if (!m->sstats_init) {
 		cardea_rtp_send_stats_init(&m->sstats, m->local_ssrc, m->video ? 90000 : 48000);
 		m->sstats_init = TRUE;
 	}
-	cardea_rtp_send_stats_update(&m->sstats, packet->timestamp, packet->length - packet->header_len,
-		g_get_monotonic_time());
+	cardea_rtp_send_stats_update(&m->sstats, packet->timestamp, packet->length - packet->header_len, now);
 	if (cardea_ice_send(pc->ice, pc->scratch, len) > 0) {
 		m->packets_out++;
 		m->bytes_out += packet->length;
@@ -878,23 +984,8 @@ typedef struct pc_kf {
 
 static gboolean keyframe_apply(gpointer data) {
 	pc_kf *k = data;
-	cardea_pc *pc = k->pc;
-	if (!pc->up || !g_atomic_int_get(&pc->active) || k->mindex < 0 || k->mindex >= PC_MAX_MLINES)
-		return G_SOURCE_REMOVE;
-	pc_media *m = &pc->media[k->mindex];
-	cardea_srtp *srtp = cardea_dtls_get_srtp(pc->dtls);
-	if (!m->present || m->remote_ssrc == 0 || srtp == NULL)
-		return G_SOURCE_REMOVE;
-	cardea_rtcp_builder b;
-	guint32 sender = m->local_ssrc ? m->local_ssrc : 1;
-	cardea_rtcp_builder_init(&b, pc->scratch, sizeof(pc->scratch) - CARDEA_SRTP_MAX_OVERHEAD, sender, FALSE);
-	cardea_rtcp_builder_commit(&b, cardea_rtcp_write_pli(cardea_rtcp_builder_tail(&b),
-		cardea_rtcp_builder_room(&b), sender, m->remote_ssrc));
-	gsize len = cardea_rtcp_builder_finish(&b);
-	if (len == 0 || cardea_srtp_protect_rtcp(srtp, pc->scratch, &len, sizeof(pc->scratch)) != CARDEA_SRTP_OK)
-		return G_SOURCE_REMOVE;
-	if (cardea_ice_send(pc->ice, pc->scratch, len) > 0)
-		m->keyframe_requests_out++;
+	/* Rate-limited PLI/FIR (pc-rtcp.c). */
+	cardea_pc_rtcp_request_keyframe(k->pc, k->mindex);
 	return G_SOURCE_REMOVE;
 }
 

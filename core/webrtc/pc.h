@@ -61,5 +61,7 @@ json_t *cardea_pc_info(struct cardea_handle *h);
 /* The plugin_core media services (see plugin.h). */
 void cardea_pc_relay_rtp(cardea_plugin_session *app, cardea_rtp_packet *packet);
 void cardea_pc_send_keyframe_request(cardea_plugin_session *app, int mindex);
+void cardea_pc_relay_data(cardea_plugin_session *app, const cardea_data_packet *packet);
+void cardea_pc_send_remb(cardea_plugin_session *app, uint32_t bitrate);
 
 #endif

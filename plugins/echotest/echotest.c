@@ -9,11 +9,19 @@
  *    candidates, BUNDLE and SSRCs before the client sees it;
  *  - media callbacks (incoming_rtp, incoming_keyframe_request, setup_media)
  *    run on the handle's media loop thread; relaying from there costs no copy
- *    or allocation.
+ *    or allocation;
+ *  - data channels: accepting the offer's m=application line is all it takes
+ *    (the core runs SCTP and DCEP); messages arrive in incoming_data and go
+ *    back with relay_data on the same label. Like Janus's echotest, text
+ *    comes back with a "Janus EchoTest here! You wrote: " prefix, binary as is.
  *
  * Wire API (janus-api.md section 7.2): body members `audio`, `video`
- * (echo or drop), `bitrate` (stored and reported; REMB is not sent yet),
+ * (echo or drop), `bitrate` (a cap the core sends to the peer as REMB),
  * `keyframe` (ask the peer for a keyframe now), plus an optional offer jsep.
+ *
+ * Loss repair and congestion feedback (NACK, RTX, transport-cc, REMB) are
+ * the core's job; the plugin only keeps in its answer what the offer had of
+ * them, so the core knows what it may use.
  *
  * Threads and lifetimes: sessions live in a table guarded by sessions_mutex
  * and are refcounted; the queue thread takes a ref while it works. The media
@@ -39,7 +47,7 @@ static cardea_plugin echotest;
 typedef struct echo_session {
 	cardea_plugin_session *app;     /* borrowed: valid while in the table */
 	volatile gint audio, video;     /* echo (1) or drop (0) */
-	volatile gint bitrate;          /* bps, 0 = unlimited; reported only */
+	volatile gint bitrate;          /* bps, 0 = unlimited; the core's REMB cap */
 	volatile gint video_mask;       /* bit i: m-line i is video (set when answering) */
 	volatile gint hangingup;
 	guint64 echoed;                 /* packets relayed (media thread only) */
@@ -82,6 +90,43 @@ static const cardea_sdp_payload *pick_codec(const cardea_sdp_mline *om) {
 	return p;
 }
 
+/* The feedback the core implements, as rtcp-fb type/param pairs. */
+static const char *const feedback[][2] = {
+	{ "nack", NULL }, { "nack", "pli" }, { "ccm", "fir" }, { "goog-remb", NULL }, { "transport-cc", NULL },
+};
+
+static gboolean fb_offered(const cardea_sdp_mline *om, const cardea_sdp_payload *op, const char *type, const char *param) {
+	for (guint pass = 0; pass < 2; pass++) {
+		const cardea_sdp_rtcp_fb *list = pass == 0 ? op->fb : om->fb_all;
+		guint n = pass == 0 ? op->n_fb : om->n_fb_all;
+		for (guint k = 0; k < n; k++)
+			if (g_strcmp0(list[k].type, type) == 0 && g_strcmp0(list[k].param, param) == 0)
+				return TRUE;
+	}
+	return FALSE;
+}
+
+/* What the offer has of the feedback the core does, its rtx for the codec,
+ * and the header extensions the core uses (same ids as offered). */
+static void answer_feedback(cardea_sdp *ans, cardea_sdp_mline *m, cardea_sdp_payload *p,
+		const cardea_sdp_mline *om, const cardea_sdp_payload *op) {
+	for (guint k = 0; k < G_N_ELEMENTS(feedback); k++)
+		if (fb_offered(om, op, feedback[k][0], feedback[k][1]))
+			cardea_sdp_payload_add_fb(ans, p, feedback[k][0], feedback[k][1]);
+	const cardea_sdp_payload *orx = cardea_sdp_find_rtx(om, op->pt);
+	if (orx) {
+		cardea_sdp_payload *rx = cardea_sdp_payload_add(ans, m, orx->pt, orx->name, orx->clock, orx->channels);
+		if (rx && orx->fmtp)
+			cardea_sdp_payload_set_fmtp(ans, rx, orx->fmtp);
+	}
+	static const cardea_sdp_ext exts[] = { CARDEA_SDP_EXT_TRANSPORT_WIDE_CC, CARDEA_SDP_EXT_ABS_SEND_TIME };
+	for (guint k = 0; k < G_N_ELEMENTS(exts); k++) {
+		guint id = cardea_sdp_find_extmap(om, exts[k]);
+		if (id)
+			cardea_sdp_extmap_add(ans, m, id, cardea_sdp_ext_uri(exts[k]));
+	}
+}
+
 static cardea_sdp_direction answer_direction(cardea_sdp_direction offered) {
 	switch (offered) {
 	case CARDEA_SDP_DIR_SENDONLY: return CARDEA_SDP_DIR_RECVONLY;
@@ -89,6 +134,13 @@ static cardea_sdp_direction answer_direction(cardea_sdp_direction offered) {
 	case CARDEA_SDP_DIR_INACTIVE: return CARDEA_SDP_DIR_INACTIVE;
 	default: return CARDEA_SDP_DIR_SENDRECV;
 	}
+}
+
+/* An m=application line for data channels (SCTP over DTLS): the current
+ * "UDP/DTLS/SCTP webrtc-datachannel" form or the older "DTLS/SCTP 5000" one. */
+static gboolean is_datachannel(const cardea_sdp_mline *om) {
+	return om->kind == CARDEA_SDP_MEDIA_APPLICATION && cardea_sdp_mline_is_active(om) && !om->rtp &&
+		om->proto && g_str_has_suffix(om->proto, "DTLS/SCTP") && om->fmt != NULL;
 }
 
 /* Builds the answer; NULL (with *error) if the offer is unusable. */
@@ -109,6 +161,13 @@ static char *make_answer(const char *offer_text, gint *video_mask, const char **
 		m->media = cardea_sdp_strdup(ans, om->media);
 		if (om->mid)
 			m->mid = cardea_sdp_strdup(ans, om->mid);
+		if (is_datachannel(om)) {
+			/* Accepted in the form offered: the core adds a=sctp-port (or
+			 * a=sctpmap) and a=max-message-size. */
+			m->fmt = cardea_sdp_strdup(ans, om->fmt);
+			any = TRUE;
+			continue;
+		}
 		if (op == NULL) {
 			/* Rejected: port 0, but the m-line stays so indexes line up. */
 			m->port = 0;
@@ -125,17 +184,13 @@ static char *make_answer(const char *offer_text, gint *video_mask, const char **
 		cardea_sdp_payload *p = cardea_sdp_payload_add(ans, m, op->pt, op->name, op->clock, op->channels);
 		if (op->fmtp)
 			cardea_sdp_payload_set_fmtp(ans, p, op->fmtp);
-		if (om->kind == CARDEA_SDP_MEDIA_VIDEO) {
-			/* Keyframe requests only: no NACK/RTX, REMB or TWCC in this version. */
-			cardea_sdp_payload_add_fb(ans, p, "ccm", "fir");
-			cardea_sdp_payload_add_fb(ans, p, "nack", "pli");
-			if (i < 31)
-				*video_mask |= 1 << i;
-		}
+		if (om->kind == CARDEA_SDP_MEDIA_VIDEO && i < 31)
+			*video_mask |= 1 << i;
 		m->direction = answer_direction(cardea_sdp_mline_direction(offer, om));
 		guint mid_id = cardea_sdp_find_extmap(om, CARDEA_SDP_EXT_MID);
 		if (mid_id)
 			cardea_sdp_extmap_add(ans, m, mid_id, cardea_sdp_ext_uri(CARDEA_SDP_EXT_MID));
+		answer_feedback(ans, m, p, om, op);
 		m->rtcp_mux = TRUE;
 	}
 	cardea_sdp_free(offer);
@@ -192,8 +247,12 @@ static void handle_request(cardea_plugin_session *app, const char *transaction, 
 		g_atomic_int_set(&es->audio, json_is_true(audio));
 	if (video)
 		g_atomic_int_set(&es->video, json_is_true(video));
-	if (bitrate)
+	if (bitrate) {
 		g_atomic_int_set(&es->bitrate, (gint)MIN(json_integer_value(bitrate), G_MAXINT));
+		/* Before the PeerConnection is up this is a no-op; setup_media repeats it. */
+		if (core->send_remb)
+			core->send_remb(app, (uint32_t)g_atomic_int_get(&es->bitrate));
+	}
 	if (json_is_true(keyframe)) {
 		gint mask = g_atomic_int_get(&es->video_mask);
 		for (int i = 0; i < 31; i++)
@@ -219,6 +278,9 @@ out:
 static void echo_setup_media(cardea_plugin_session *app) {
 	echo_session *es = app->plugin_handle;
 	g_atomic_int_set(&es->hangingup, 0);
+	gint bitrate = g_atomic_int_get(&es->bitrate);
+	if (bitrate > 0 && core->send_remb)
+		core->send_remb(app, (uint32_t)bitrate);
 	/* Our first video frames are whatever the peer sends next: ask for a keyframe. */
 	gint mask = g_atomic_int_get(&es->video_mask);
 	for (int i = 0; i < 31; i++)
@@ -237,6 +299,30 @@ static void echo_incoming_rtp(cardea_plugin_session *app, cardea_rtp_packet *pac
 static void echo_incoming_keyframe_request(cardea_plugin_session *app, int mindex) {
 	/* What we send on mindex is what the peer sends there: ask the peer. */
 	core->send_keyframe_request(app, mindex);
+}
+
+static void echo_data_ready(cardea_plugin_session *app) {
+	CARDEA_LOG(CARDEA_LOG_VERB, "[echotest] data channels ready (session %p)", (void *)app);
+}
+
+#define ECHO_DATA_PREFIX "Janus EchoTest here! You wrote: "
+
+static void echo_incoming_data(cardea_plugin_session *app, cardea_data_packet *packet) {
+	/* Same label: the core sends it on the peer's channel of that name. */
+	if (packet->binary) {
+		core->relay_data(app, packet);
+		return;
+	}
+	gsize plen = strlen(ECHO_DATA_PREFIX);
+	guint8 *text = g_malloc(plen + packet->len);
+	memcpy(text, ECHO_DATA_PREFIX, plen);
+	if (packet->len)
+		memcpy(text + plen, packet->buf, packet->len);
+	cardea_data_packet reply = *packet;
+	reply.buf = text;
+	reply.len = plen + packet->len;
+	core->relay_data(app, &reply);
+	g_free(text);
 }
 
 static void echo_hangup_media(cardea_plugin_session *app) {
@@ -335,6 +421,8 @@ static cardea_plugin echotest = {
 	.setup_media = echo_setup_media,
 	.incoming_rtp = echo_incoming_rtp,
 	.incoming_keyframe_request = echo_incoming_keyframe_request,
+	.data_ready = echo_data_ready,
+	.incoming_data = echo_incoming_data,
 };
 
 CARDEA_MODULE_DEFINE(echotest)

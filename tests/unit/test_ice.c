@@ -1,6 +1,7 @@
 /* Two ICE agents in one process, on 127.0.0.1: trickled candidates (also
  * before the credentials), connection, datagrams both ways, ICE restart,
  * address filtering, and a peer that never answers. */
+#include <stdio.h>
 #include <string.h>
 #include <glib.h>
 #include "webrtc/ice.h"
@@ -121,7 +122,7 @@ static void test_connect_and_send(void) {
 
 	/* ICE restart gives new credentials. */
 	char *old_ufrag = g_strdup(cardea_ice_local_ufrag(a.ice));
-	g_assert_true(cardea_ice_restart(a.ice));
+	g_assert_true(cardea_ice_restart(a.ice, NULL, NULL));
 	g_assert_cmpstr(old_ufrag, !=, cardea_ice_local_ufrag(a.ice));
 	g_free(old_ufrag);
 
@@ -149,6 +150,103 @@ static void test_bad_input(void) {
 	g_main_context_unref(ctx);
 }
 
+/* ICE restart with chosen credentials: both sides restart, exchange the new
+ * credentials and candidates, and datagrams flow again. */
+static void test_restart(void) {
+	GMainContext *ctx = g_main_context_new();
+	g_main_context_push_thread_default(ctx);
+	char **addrs = loopback_only();
+	peer a, b;
+	peer_init(&a, ctx, TRUE, addrs);
+	peer_init(&b, ctx, FALSE, addrs);
+	a.other = &b;
+	b.other = &a;
+	connect_pair(ctx, &a, &b);
+	g_assert_true(cardea_ice_restart(b.ice, "rstB", "0123456789abcdefghij+/")); /* 22 chars: the minimum */
+	g_assert_cmpstr(cardea_ice_local_ufrag(b.ice), ==, "rstB");
+	g_assert_cmpstr(cardea_ice_local_pwd(b.ice), ==, "0123456789abcdefghij+/");
+	g_assert_true(cardea_ice_restart(a.ice, NULL, NULL));
+	g_assert_true(cardea_ice_set_remote_credentials(a.ice, "rstB", "0123456789abcdefghij+/"));
+	g_assert_true(cardea_ice_set_remote_credentials(b.ice, cardea_ice_local_ufrag(a.ice), cardea_ice_local_pwd(a.ice)));
+	/* Local candidates survive a restart: re-announce them to the other side. */
+	for (guint i = 0; i < a.candidates->len; i++)
+		g_assert_true(cardea_ice_add_remote_candidate(b.ice, g_ptr_array_index(a.candidates, i)));
+	for (guint i = 0; i < b.candidates->len; i++)
+		g_assert_true(cardea_ice_add_remote_candidate(a.ice, g_ptr_array_index(b.candidates, i)));
+	cardea_ice_remote_gathering_done(a.ice);
+	cardea_ice_remote_gathering_done(b.ice);
+	g_assert_true(wait_for(ctx, both_connected, &a, &b, 10000));
+	a.datagrams = b.datagrams = 0;
+	g_assert_cmpint(cardea_ice_send(a.ice, (const guint8 *)"again", 5), ==, 5);
+	g_assert_cmpint(cardea_ice_send(b.ice, (const guint8 *)"again", 5), ==, 5);
+	g_assert_true(wait_for(ctx, both_received, &a, &b, 5000));
+	json_t *info = cardea_ice_info(b.ice);
+	g_assert_cmpint(json_integer_value(json_object_get(info, "restarts")), ==, 1);
+	json_decref(info);
+	peer_clear(&a);
+	peer_clear(&b);
+	g_strfreev(addrs);
+	g_main_context_pop_thread_default(ctx);
+	g_main_context_unref(ctx);
+}
+
+static gboolean gathered(peer *a, peer *b) {
+	return a->gathered;
+}
+
+/* nat_1_1_mapping: host candidates carry the public IP of their family (and
+ * no raddr), the agent keeps its own address. */
+static void test_public_ips(void) {
+	GMainContext *ctx = g_main_context_new();
+	g_main_context_push_thread_default(ctx);
+	char **addrs = loopback_only();
+	char *ips[] = { "2001:db8::7", "192.0.2.7", NULL };
+	peer a;
+	memset(&a, 0, sizeof(a));
+	a.candidates = g_ptr_array_new_with_free_func(g_free);
+	a.received = g_byte_array_new();
+	cardea_ice_options o = { .local_addresses = addrs, .public_ips = ips, .ufrag = "fixd", .pwd = "fixedfixedfixedfixed22" };
+	a.ice = cardea_ice_new(ctx, &o, &callbacks, &a);
+	g_assert_nonnull(a.ice);
+	g_assert_cmpstr(cardea_ice_local_ufrag(a.ice), ==, "fixd");
+	g_assert_true(cardea_ice_gather(a.ice));
+	g_assert_true(wait_for(ctx, gathered, &a, NULL, 5000));
+	g_assert_cmpuint(a.candidates->len, ==, 1);
+	const char *c = g_ptr_array_index(a.candidates, 0);
+	g_assert_nonnull(strstr(c, " 192.0.2.7 "));
+	g_assert_null(strstr(c, "127.0.0.1"));
+	g_assert_null(strstr(c, "raddr"));
+	json_t *info = cardea_ice_info(a.ice);
+	const char *local = json_string_value(json_array_get(json_object_get(info, "local-candidates"), 0));
+	g_assert_true(g_str_has_prefix(local, "127.0.0.1:"));
+	guint port = 0;
+	g_assert_cmpint(sscanf(local, "127.0.0.1:%u ", &port), ==, 1);
+	char *needle = g_strdup_printf(" 192.0.2.7 %u typ host", port);   /* same port */
+	g_assert_nonnull(strstr(c, needle));
+	g_free(needle);
+	json_decref(info);
+	peer_clear(&a);
+	g_strfreev(addrs);
+	g_main_context_pop_thread_default(ctx);
+	g_main_context_unref(ctx);
+}
+
+static void test_random_credentials(void) {
+	char *u1, *p1, *u2, *p2;
+	cardea_ice_random_credentials(&u1, &p1);
+	cardea_ice_random_credentials(&u2, &p2);
+	g_assert_cmpuint(strlen(u1), >=, 4);
+	g_assert_cmpuint(strlen(p1), >=, 22);
+	g_assert_cmpstr(u1, !=, u2);
+	g_assert_cmpstr(p1, !=, p2);
+	for (const char *q = p1; *q; q++)
+		g_assert_true(g_ascii_isalnum(*q) || *q == '+' || *q == '/');
+	g_free(u1);
+	g_free(p1);
+	g_free(u2);
+	g_free(p2);
+}
+
 static void test_address_filters(void) {
 	char **all = cardea_ice_local_addresses(NULL, NULL, FALSE, TRUE);
 	g_assert_true(g_strv_contains((const gchar *const *)all, "127.0.0.1"));
@@ -170,5 +268,8 @@ int main(int argc, char *argv[]) {
 	g_test_add_func("/ice/connect-and-send", test_connect_and_send);
 	g_test_add_func("/ice/bad-input", test_bad_input);
 	g_test_add_func("/ice/address-filters", test_address_filters);
+	g_test_add_func("/ice/restart", test_restart);
+	g_test_add_func("/ice/public-ips", test_public_ips);
+	g_test_add_func("/ice/random-credentials", test_random_credentials);
 	return g_test_run();
 }

@@ -28,6 +28,7 @@
 #include "cardea/module.h"
 #include "cardea/config.h"
 #include "cardea/rtp.h"
+#include "cardea/data.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -96,10 +97,27 @@ typedef struct cardea_plugin_core {
 	 * relay_rtp sends `packet` (borrowed; copied before rewriting) to the
 	 * handle's peer on m-line packet->mindex, with the gateway's own SSRC for
 	 * that m-line; dropped when the m-line does not send or the PC is not up.
-	 * send_keyframe_request sends a PLI for what the peer sends on `mindex`. */
+	 * send_keyframe_request sends a PLI (FIR if the peer only negotiated
+	 * that) for what the peer sends on `mindex`, at most one per 500 ms per
+	 * m-line: requests in between are merged and sent when the interval ends. */
 	void (*relay_rtp)(cardea_plugin_session *session, cardea_rtp_packet *packet);
 	void (*send_keyframe_request)(cardea_plugin_session *session, int mindex);
-	void *_reserved[14];
+	/* Data channels (cardea/data.h). Sends one message to the handle's peer
+	 * on the open channel named packet->label; a label no open channel has
+	 * makes the core open one first (reliable, ordered, DCEP). `packet` is
+	 * borrowed and copied. Same threading as relay_rtp: free of copies on
+	 * the media loop thread (inside incoming_data or data_ready), handed over
+	 * from any other. Dropped (and counted in handle_info) before data_ready,
+	 * after hangup, or over the peer's a=max-message-size. */
+	void (*relay_data)(cardea_plugin_session *session, const cardea_data_packet *packet);
+	/* Caps what the peer sends us at `bitrate` bps (REMB, when the peer
+	 * negotiated goog-remb): the core sends a REMB at once and repeats it
+	 * every second while the PeerConnection lives. 0 removes the cap (the
+	 * peer gets one REMB high enough to forget it). The cap belongs to the
+	 * current PeerConnection: set it again after a new negotiation, e.g. in
+	 * setup_media. Any thread; the same handover rules as relay_rtp. */
+	void (*send_remb)(cardea_plugin_session *session, uint32_t bitrate);
+	void *_reserved[12];
 } cardea_plugin_core;
 
 struct cardea_plugin {
@@ -135,7 +153,14 @@ struct cardea_plugin {
 	void (*incoming_rtp)(cardea_plugin_session *session, cardea_rtp_packet *packet);
 	/* The peer asked for a keyframe (PLI or FIR) on what we send on `mindex`. */
 	void (*incoming_keyframe_request)(cardea_plugin_session *session, int mindex);
-	void *_reserved[13];
+	/* Data channels: the SCTP association with the peer is up (the plugin's
+	 * SDP accepted the m=application line and DTLS is done). relay_data
+	 * works from now on. Once per PeerConnection. */
+	void (*data_ready)(cardea_plugin_session *session);
+	/* One complete data channel message from the peer, on the channel named
+	 * packet->label. Borrowed (see cardea/data.h). */
+	void (*incoming_data)(cardea_plugin_session *session, cardea_data_packet *packet);
+	void *_reserved[11];
 };
 
 /* ---- A per-plugin request queue with its own thread ----
