@@ -3,13 +3,16 @@
 # ends with exactly one line "N passed, N failed[, N skipped]" (the sum of all
 # layers). Exits non-zero when anything failed or nothing passed.
 #
-#   tests/run-all.sh [unit] [integration] [node] [sdk]    # none = all layers
+#   tests/run-all.sh [unit] [integration] [node] [sdk] [compat]    # none = all layers
 #
 # Layers:
 #   unit         make check in the build folder; results from automake's .trs files
 #   integration  pytest (Debian's /usr/bin/python3) on tests/integration; junit xml
-#   node         node --test (TAP) on tests/e2e/*.test.mjs (Janode over WebSocket)
+#   node         node --test (TAP) on tests/e2e/*.test.mjs: Janode, the JS client and
+#                the demo pages in Debian's Chromium (playwright-core)
 #   sdk          tests/sdk/run.sh: a plugin built out of tree with pkg-config (TAP)
+#   compat       the shared janus.js check (../shared/compat/run.sh) against a daemon
+#                started by tests/compat/run-compat.mjs; its TAP is counted
 #
 # Environment:
 #   CARDEA_BUILD    configured build folder (default: _build in the repository)
@@ -22,7 +25,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${CARDEA_BUILD:-$REPO/_build}"
 LOGS="$REPO/logs"
 PYTHON=/usr/bin/python3
-ALL_LAYERS="unit integration node sdk"
+ALL_LAYERS="unit integration node sdk compat"
 
 layers="${*:-$ALL_LAYERS}"
 for l in $layers; do
@@ -193,6 +196,23 @@ run_sdk() {
 		f=1
 	fi
 	finish_layer sdk "$p" "$f" "$s" "$log"
+}
+
+run_compat() {
+	local log="$LOGS/compat.log" rc p f s tap
+	# The check runs from a private copy in logs/compat; its TAP lands there.
+	COMPAT_DIR="$LOGS/compat" timeout -k 10 900 node "$REPO/tests/compat/run-compat.mjs" >"$log" 2>&1
+	rc=$?
+	tap="$LOGS/compat/logs/node.tap"
+	read -r p f s < <(count_tap "$tap")
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "the compat check reported no result (exit $rc)" >>"$log"
+		f=1
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "the compat check exited $rc without a failing result" >>"$log"
+		f=1
+	fi
+	finish_layer compat "$p" "$f" "$s" "$log"
 }
 
 for l in $layers; do
