@@ -27,7 +27,7 @@ LOGS="$REPO/logs"
 PYTHON=/usr/bin/python3
 ALL_LAYERS="unit integration node sdk compat"
 # The default run: every layer whose cases all apply to what is built.
-DEFAULT_LAYERS="unit integration node sdk"
+DEFAULT_LAYERS="unit integration node sdk compat"
 
 layers="${*:-$DEFAULT_LAYERS}"
 for l in $layers; do

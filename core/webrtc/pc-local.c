@@ -31,6 +31,7 @@ static gboolean apply_local(gpointer data) {
 		m->n_local_pts = lm->n_local_pts;
 		memcpy(m->codec, lm->codec, sizeof(m->codec));
 		cardea_pc_rtcp_apply_local(pc, i, lm);
+		cardea_pc_sim_apply_local(&m->sim, &lm->sim);
 	}
 	pc->data_local = l->data;
 	cardea_pc_data_maybe_start(pc);
@@ -169,6 +170,7 @@ json_t *cardea_pc_local_jsep(cardea_handle *h, json_t *jsep, char **reason) {
 			g_free(track);
 		}
 		cardea_pc_rtcp_answer_mline(sdp, m, lm, rtx_ssrcs[i]);
+		cardea_pc_sim_local(m, &lm->sim);
 	}
 	if (sdp->n_fingerprints == 0)
 		cardea_sdp_fingerprint_add(sdp, NULL, hash, digest, digest_len);
@@ -249,6 +251,7 @@ static gboolean info_loop(gpointer data) {
 		if (m->rstats.init)
 			json_object_set_new(jm, "jitter_in", json_integer(m->rstats.jitter_q4 >> 4));
 		cardea_pc_rtcp_info_media(pc, i, jm);
+		cardea_pc_sim_info(&m->sim, jm);
 	}
 	json_object_set_new(o, "media", media);
 	cardea_pc_rtcp_info(pc, o);

@@ -14,12 +14,13 @@
 #include "webrtc/rtcp.h"
 #include "webrtc/sctp.h"
 #include "webrtc/pc-rtcp.h"
+#include "webrtc/pc-sim.h"
 #include "session.h"
 #include "gateway.h"
 #include "log.h"
 
 #define PC_MAX_MLINES 16
-#define PC_MAX_SSRCS 4          /* remote SSRCs remembered per m-line (media + rtx + learned) */
+#define PC_MAX_SSRCS 8          /* remote SSRCs remembered per m-line (media + rtx + learned; simulcast: 3 + 3) */
 #define PC_MAX_PTS 32
 #define PC_GATHER_WAIT_US (3 * G_USEC_PER_SEC)   /* half-trickle: bounded wait for our candidates */
 #define PC_SCRATCH (CARDEA_RTP_PACKET_MAX + CARDEA_SRTP_MAX_OVERHEAD)
@@ -59,6 +60,7 @@ typedef struct pc_media {
 	gboolean sstats_init;
 	gint64 rtt_us;                  /* from the peer's report blocks, -1 unknown */
 	pc_rtcp_media fb;               /* NACK/RTX/TWCC/REMB state (pc-rtcp.h) */
+	pc_sim_media sim;               /* simulcast substreams the peer sends (pc-sim.h) */
 } pc_media;
 
 struct cardea_pc {

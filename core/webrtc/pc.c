@@ -322,6 +322,10 @@ static void incoming_rtp(cardea_pc *pc, guint8 *buf, gsize len) {
 		pc->rtp_unknown++;
 		return;
 	}
+	/* Before RTX is unwrapped: an RTX SSRC tells which substream it repairs. */
+	int substream = cardea_pc_sim_substream(pc, mi, &info);
+	if (substream < 0)
+		return;
 	pc_media *m = &pc->media[mi];
 	gboolean repaired;
 	if (!cardea_pc_rtcp_unwrap(pc, mi, buf, &len, &info, &repaired))
@@ -349,7 +353,7 @@ static void incoming_rtp(cardea_pc *pc, guint8 *buf, gsize len) {
 	cardea_rtp_packet pkt = {
 		.buffer = buf, .length = (uint16_t)len, .mindex = mi, .video = m->video,
 		.pt = info.pt, .marker = info.marker, .seq = info.seq, .timestamp = info.timestamp,
-		.ssrc = info.ssrc, .header_len = info.header_len,
+		.ssrc = info.ssrc, .header_len = info.header_len, .substream = substream,
 	};
 	h->plugin->ops.plugin.incoming_rtp(h->app, &pkt);
 }
@@ -672,6 +676,7 @@ static gboolean apply_remote(gpointer data) {
 			m->remote_ssrc = rm->remote_ssrcs[0];
 		memcpy(m->pts, rm->pts, sizeof(m->pts));
 		m->n_pts = rm->n_pts;
+		cardea_pc_sim_apply_remote(&m->sim, &rm->sim);
 	}
 	pc->data_remote = r->data;
 	cardea_pc_data_maybe_start(pc);
@@ -747,6 +752,8 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	r->controlling = !offer || sdp->ice_lite;
 	r->end_of_candidates = sdp->end_of_candidates;
 	r->mid_ext_id = (guint8)cardea_sdp_find_extmap(first, CARDEA_SDP_EXT_MID);
+	const char *rid_order = json_string_value(json_object_get(jsep, "rid_order"));
+	gboolean lmh = rid_order && g_ascii_strcasecmp(rid_order, "lmh") == 0;
 	for (guint i = 0; i < sdp->n_mlines; i++) {
 		const cardea_sdp_mline *m = sdp->mlines[i];
 		pc_media *pm = &r->media[i];
@@ -757,6 +764,7 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 			pm->remote_ssrcs[pm->n_remote_ssrcs++] = m->ssrcs[k].ssrc;
 		for (guint k = 0; k < m->n_payloads && pm->n_pts < PC_MAX_PTS; k++)
 			pm->pts[pm->n_pts++] = (guint8)m->payloads[k].pt;
+		cardea_pc_sim_remote(m, lmh, &pm->sim);
 		/* Bundled: only the candidates of the transport we use (aiortc writes
 		 * one ICE agent per m-line before BUNDLE is agreed). */
 		if (g_strcmp0(cardea_sdp_mline_ice_ufrag(sdp, m), r->ufrag) == 0)
@@ -984,8 +992,9 @@ typedef struct pc_kf {
 
 static gboolean keyframe_apply(gpointer data) {
 	pc_kf *k = data;
-	/* Rate-limited PLI/FIR (pc-rtcp.c). */
+	/* Rate-limited PLI/FIR (pc-rtcp.c), and the other simulcast substreams. */
 	cardea_pc_rtcp_request_keyframe(k->pc, k->mindex);
+	cardea_pc_sim_request_keyframe(k->pc, k->mindex);
 	return G_SOURCE_REMOVE;
 }
 

@@ -17,7 +17,17 @@
  *
  * Wire API (janus-api.md section 7.2): body members `audio`, `video`
  * (echo or drop), `bitrate` (a cap the core sends to the peer as REMB),
- * `keyframe` (ask the peer for a keyframe now), plus an optional offer jsep.
+ * `keyframe` (ask the peer for a keyframe now), `substream`, `temporal`
+ * and `fallback` (simulcast, below), plus an optional offer jsep.
+ *
+ * Simulcast: an offer sending several substreams (rids, or an
+ * a=ssrc-group:SIM) is accepted with cardea_sim_sdp_answer(), and only one
+ * substream goes back, picked by a cardea_sim_selector (the highest and all
+ * temporal layers unless the client asks otherwise; lower when the chosen
+ * one stops for `fallback` microseconds) and made one continuous stream by
+ * a cardea_sim_rewriter. Every change of the substream or temporal layer
+ * sent back is told to the client as {"echotest":"event","videocodec":...,
+ * "substream":N} (or "temporal":N), like Janus.
  *
  * Loss repair and congestion feedback (NACK, RTX, transport-cc, REMB) are
  * the core's job; the plugin only keeps in its answer what the offer had of
@@ -34,15 +44,30 @@
 #include <jansson.h>
 #include "cardea/plugin.h"
 #include "cardea/sdp.h"
+#include "cardea/simulcast.h"
 
 #define ECHO_PACKAGE "janus.plugin.echotest"
 #define ECHO_HINT "I'm taking my time!"
+#define ECHO_MAX_MLINES 16              /* m-lines with simulcast state */
 
 static const cardea_plugin_core *core;
 static cardea_plugin_queue *queue;
 static GMutex sessions_mutex;
 static GHashTable *sessions;        /* cardea_plugin_session* -> echo_session* (table's ref) */
 static cardea_plugin echotest;
+
+/* What the last answer said about one m-line. */
+typedef struct echo_mline_cfg {
+	cardea_video_codec codec;
+	int substreams;                 /* > 1: the peer sends simulcast here */
+} echo_mline_cfg;
+
+/* Media thread state of one simulcast m-line. */
+typedef struct echo_sim {
+	echo_mline_cfg cfg;
+	cardea_sim_selector sel;
+	cardea_sim_rewriter rw;
+} echo_sim;
 
 typedef struct echo_session {
 	cardea_plugin_session *app;     /* borrowed: valid while in the table */
@@ -51,11 +76,26 @@ typedef struct echo_session {
 	volatile gint video_mask;       /* bit i: m-line i is video (set when answering) */
 	volatile gint hangingup;
 	guint64 echoed;                 /* packets relayed (media thread only) */
+	/* Simulcast. The queue thread writes the targets and cfg, then bumps
+	 * sim_gen; the media thread applies them when it sees a new sim_gen. */
+	volatile gint substream_target, temporal_target;  /* -1: default (highest, all) */
+	volatile gint fallback;         /* us, 0: default */
+	volatile gint substream, temporal;  /* what goes back now (first simulcast m-line), -1 none */
+	volatile gint simulcast;        /* the last answer accepted simulcast */
+	volatile gint sim_gen;
+	GMutex cfg_mutex;               /* guards cfg and cfg_reset */
+	echo_mline_cfg cfg[ECHO_MAX_MLINES];
+	gboolean cfg_reset;             /* a new PeerConnection: start the contexts over */
+	gint sim_applied;               /* media thread only, like sims and sim_first */
+	echo_sim sims[ECHO_MAX_MLINES];
+	int sim_first;                  /* the first simulcast m-line (mirrored in substream/temporal) */
 	cardea_refcount ref;
 } echo_session;
 
 static void echo_session_free(const cardea_refcount *ref) {
-	g_free(cardea_container_of(ref, echo_session, ref));
+	echo_session *es = cardea_container_of(ref, echo_session, ref);
+	g_mutex_clear(&es->cfg_mutex);
+	g_free(es);
 }
 
 static echo_session *session_lookup(cardea_plugin_session *app) {
@@ -144,7 +184,7 @@ static gboolean is_datachannel(const cardea_sdp_mline *om) {
 }
 
 /* Builds the answer; NULL (with *error) if the offer is unusable. */
-static char *make_answer(const char *offer_text, gint *video_mask, const char **error) {
+static char *make_answer(const char *offer_text, gint *video_mask, echo_mline_cfg *cfg, const char **error) {
 	cardea_sdp *offer = cardea_sdp_parse(offer_text, strlen(offer_text), NULL, NULL);
 	if (offer == NULL) {
 		*error = "Error parsing offer";
@@ -186,6 +226,11 @@ static char *make_answer(const char *offer_text, gint *video_mask, const char **
 			cardea_sdp_payload_set_fmtp(ans, p, op->fmtp);
 		if (om->kind == CARDEA_SDP_MEDIA_VIDEO && i < 31)
 			*video_mask |= 1 << i;
+		if (om->kind == CARDEA_SDP_MEDIA_VIDEO && i < ECHO_MAX_MLINES) {
+			/* Simulcast: all substreams come in, the selected one goes back. */
+			cfg[i].codec = cardea_video_codec_from_name(op->name);
+			cfg[i].substreams = cfg[i].codec != CARDEA_VIDEO_CODEC_UNKNOWN ? cardea_sim_sdp_answer(ans, m, om) : 1;
+		}
 		m->direction = answer_direction(cardea_sdp_mline_direction(offer, om));
 		guint mid_id = cardea_sdp_find_extmap(om, CARDEA_SDP_EXT_MID);
 		if (mid_id)
@@ -199,6 +244,115 @@ static char *make_answer(const char *offer_text, gint *video_mask, const char **
 	if (text == NULL)
 		*error = "No supported codec in the offer";
 	return text;
+}
+
+/* ---- simulcast ---- */
+
+static void push_layer_event(cardea_plugin_session *app, cardea_video_codec codec, const char *what, int value) {
+	json_t *ev = json_pack("{s:s, s:s?, s:i}", "echotest", "event", "videocodec", cardea_video_codec_name(codec),
+		what, value);
+	core->push_event(app, &echotest, NULL, ev, NULL);
+	json_decref(ev);
+}
+
+/* Queue thread, after a substream/temporal request: like Janus, a target
+ * already reached is confirmed at once (no change will come to report);
+ * otherwise the sender is asked for a keyframe to switch at. */
+static void sim_request_event(cardea_plugin_session *app, echo_session *es, gboolean substream, gboolean temporal) {
+	if (!g_atomic_int_get(&es->simulcast))
+		return;
+	cardea_video_codec codec = CARDEA_VIDEO_CODEC_UNKNOWN;
+	int mindex = -1;
+	g_mutex_lock(&es->cfg_mutex);
+	for (int i = 0; i < ECHO_MAX_MLINES && mindex < 0; i++)
+		if (es->cfg[i].substreams > 1) {
+			mindex = i;
+			codec = es->cfg[i].codec;
+		}
+	g_mutex_unlock(&es->cfg_mutex);
+	if (mindex < 0)
+		return;
+	gboolean pending = FALSE;
+	if (substream) {
+		gint now = g_atomic_int_get(&es->substream);
+		if (now >= 0 && now == g_atomic_int_get(&es->substream_target))
+			push_layer_event(app, codec, "substream", now);
+		else
+			pending = TRUE;
+	}
+	if (temporal) {
+		gint now = g_atomic_int_get(&es->temporal);
+		if (now >= 0 && now == g_atomic_int_get(&es->temporal_target))
+			push_layer_event(app, codec, "temporal", now);
+	}
+	if (pending)
+		core->send_keyframe_request(app, mindex);
+}
+
+/* Media thread: applies what the queue thread changed since the last call. */
+static void sim_sync(echo_session *es) {
+	gint gen = g_atomic_int_get(&es->sim_gen);
+	if (gen == es->sim_applied)
+		return;
+	es->sim_applied = gen;
+	echo_mline_cfg cfg[ECHO_MAX_MLINES];
+	g_mutex_lock(&es->cfg_mutex);
+	memcpy(cfg, es->cfg, sizeof(cfg));
+	gboolean reset = es->cfg_reset;
+	es->cfg_reset = FALSE;
+	g_mutex_unlock(&es->cfg_mutex);
+	gint st = g_atomic_int_get(&es->substream_target), tt = g_atomic_int_get(&es->temporal_target);
+	gint fb = g_atomic_int_get(&es->fallback);
+	es->sim_first = -1;
+	for (int i = 0; i < ECHO_MAX_MLINES; i++) {
+		echo_sim *sim = &es->sims[i];
+		if (cfg[i].substreams > 1 && es->sim_first < 0)
+			es->sim_first = i;
+		if (cfg[i].substreams <= 1) {
+			sim->cfg = cfg[i];
+			continue;
+		}
+		if (reset || sim->cfg.codec != cfg[i].codec || sim->cfg.substreams != cfg[i].substreams) {
+			sim->cfg = cfg[i];
+			cardea_sim_selector_init(&sim->sel, cfg[i].substreams);
+			cardea_sim_rewriter_init(&sim->rw, 90000);
+		}
+		cardea_sim_selector_set_substream(&sim->sel, st >= 0 ? st : cfg[i].substreams - 1);
+		cardea_sim_selector_set_temporal(&sim->sel, tt >= 0 ? tt : 2);
+		cardea_sim_selector_set_fallback(&sim->sel, fb);
+	}
+}
+
+/* Media thread: one packet of a simulcast m-line; only the selected
+ * substream and temporal layers go back, as one continuous stream. */
+static void sim_relay(cardea_plugin_session *app, echo_session *es, echo_sim *sim, cardea_rtp_packet *packet) {
+	gint64 now = g_get_monotonic_time();
+	cardea_video_frame_info fi;
+	gboolean parsed = cardea_video_parse_rtp(sim->cfg.codec, packet, &fi);
+	unsigned r = cardea_sim_selector_process(&sim->sel, packet, parsed ? &fi : NULL, now);
+	if (r & CARDEA_SIM_NEED_KEYFRAME)
+		core->send_keyframe_request(app, packet->mindex);
+	gboolean first = packet->mindex == es->sim_first;
+	if (r & CARDEA_SIM_SUBSTREAM_CHANGED) {
+		CARDEA_LOG(CARDEA_LOG_VERB, "[echotest] m-line %d: now sending substream %d back", packet->mindex,
+			sim->sel.substream);
+		if (first)
+			g_atomic_int_set(&es->substream, sim->sel.substream);
+		push_layer_event(app, sim->cfg.codec, "substream", sim->sel.substream);
+	}
+	if (r & CARDEA_SIM_TEMPORAL_CHANGED) {
+		if (first)
+			g_atomic_int_set(&es->temporal, sim->sel.temporal);
+		push_layer_event(app, sim->cfg.codec, "temporal", sim->sel.temporal);
+	}
+	if (r & CARDEA_SIM_RELAY) {
+		if (cardea_sim_rewriter_rewrite(&sim->rw, packet, packet->substream, sim->cfg.codec, now)) {
+			es->echoed++;
+			core->relay_rtp(app, packet);
+		}
+	} else if (r & CARDEA_SIM_SKIPPED) {
+		cardea_sim_rewriter_skip(&sim->rw, packet, packet->substream);
+	}
 }
 
 /* ---- requests (queue thread) ---- */
@@ -216,13 +370,24 @@ static void handle_request(cardea_plugin_session *app, const char *transaction, 
 		goto out;
 	json_t *audio = json_object_get(body, "audio"), *video = json_object_get(body, "video");
 	json_t *bitrate = json_object_get(body, "bitrate"), *keyframe = json_object_get(body, "keyframe");
+	json_t *substream = json_object_get(body, "substream"), *temporal = json_object_get(body, "temporal");
+	json_t *fallback = json_object_get(body, "fallback");
 	if ((audio && !json_is_boolean(audio)) || (video && !json_is_boolean(video)) ||
 			(keyframe && !json_is_boolean(keyframe)) ||
 			(bitrate && (!json_is_integer(bitrate) || json_integer_value(bitrate) < 0))) {
 		push_error(app, transaction, 413, "Invalid element (audio/video/keyframe should be booleans, bitrate a positive integer)");
 		goto out;
 	}
-	if (!audio && !video && !bitrate && !keyframe && !json_object_get(body, "record") && jsep == NULL) {
+	if ((substream && (!json_is_integer(substream) || json_integer_value(substream) < 0 ||
+				json_integer_value(substream) > 2)) ||
+			(temporal && (!json_is_integer(temporal) || json_integer_value(temporal) < 0 ||
+				json_integer_value(temporal) > 2)) ||
+			(fallback && (!json_is_integer(fallback) || json_integer_value(fallback) < 0))) {
+		push_error(app, transaction, 413, "Invalid element (substream/temporal should be 0, 1 or 2, fallback a positive integer)");
+		goto out;
+	}
+	if (!audio && !video && !bitrate && !keyframe && !substream && !temporal && !fallback &&
+			!json_object_get(body, "record") && jsep == NULL) {
 		push_error(app, transaction, 413, "Message error: no supported attributes found");
 		goto out;
 	}
@@ -235,13 +400,33 @@ static void handle_request(cardea_plugin_session *app, const char *transaction, 
 		}
 		const char *error = NULL;
 		gint mask = 0;
-		answer = make_answer(json_string_value(json_object_get(jsep, "sdp")), &mask, &error);
+		echo_mline_cfg cfg[ECHO_MAX_MLINES];
+		memset(cfg, 0, sizeof(cfg));
+		answer = make_answer(json_string_value(json_object_get(jsep, "sdp")), &mask, cfg, &error);
 		if (answer == NULL) {
 			push_error(app, transaction, 414, error);
 			goto out;
 		}
 		g_atomic_int_set(&es->video_mask, mask);
 		g_atomic_int_set(&es->hangingup, 0);
+		gboolean simulcast = FALSE;
+		for (int i = 0; i < ECHO_MAX_MLINES; i++)
+			simulcast |= cfg[i].substreams > 1;
+		g_mutex_lock(&es->cfg_mutex);
+		memcpy(es->cfg, cfg, sizeof(cfg));
+		g_mutex_unlock(&es->cfg_mutex);
+		g_atomic_int_set(&es->simulcast, simulcast);
+		g_atomic_int_inc(&es->sim_gen);
+	}
+	if (substream || temporal || fallback) {
+		if (substream)
+			g_atomic_int_set(&es->substream_target, (gint)json_integer_value(substream));
+		if (temporal)
+			g_atomic_int_set(&es->temporal_target, (gint)json_integer_value(temporal));
+		if (fallback)
+			g_atomic_int_set(&es->fallback, (gint)MIN(json_integer_value(fallback), G_MAXINT));
+		g_atomic_int_inc(&es->sim_gen);
+		sim_request_event(app, es, substream != NULL, temporal != NULL);
 	}
 	if (audio)
 		g_atomic_int_set(&es->audio, json_is_true(audio));
@@ -278,6 +463,13 @@ out:
 static void echo_setup_media(cardea_plugin_session *app) {
 	echo_session *es = app->plugin_handle;
 	g_atomic_int_set(&es->hangingup, 0);
+	/* A new PeerConnection: new SSRCs and seqs on both sides. */
+	g_mutex_lock(&es->cfg_mutex);
+	es->cfg_reset = TRUE;
+	g_mutex_unlock(&es->cfg_mutex);
+	g_atomic_int_inc(&es->sim_gen);
+	g_atomic_int_set(&es->substream, -1);
+	g_atomic_int_set(&es->temporal, -1);
 	gint bitrate = g_atomic_int_get(&es->bitrate);
 	if (bitrate > 0 && core->send_remb)
 		core->send_remb(app, (uint32_t)bitrate);
@@ -292,6 +484,14 @@ static void echo_incoming_rtp(cardea_plugin_session *app, cardea_rtp_packet *pac
 	echo_session *es = app->plugin_handle;
 	if (!g_atomic_int_get(packet->video ? &es->video : &es->audio))
 		return;
+	if (packet->video && packet->mindex >= 0 && packet->mindex < ECHO_MAX_MLINES) {
+		sim_sync(es);
+		echo_sim *sim = &es->sims[packet->mindex];
+		if (sim->cfg.substreams > 1) {
+			sim_relay(app, es, sim, packet);
+			return;
+		}
+	}
 	es->echoed++;
 	core->relay_rtp(app, packet);
 }
@@ -334,6 +534,10 @@ static void echo_hangup_media(cardea_plugin_session *app) {
 		g_atomic_int_set(&es->audio, 1);
 		g_atomic_int_set(&es->video, 1);
 		g_atomic_int_set(&es->bitrate, 0);
+		g_atomic_int_set(&es->substream_target, -1);
+		g_atomic_int_set(&es->temporal_target, -1);
+		g_atomic_int_set(&es->fallback, 0);
+		g_atomic_int_inc(&es->sim_gen);
 		json_t *ev = json_pack("{s:s, s:s}", "echotest", "event", "result", "done");
 		core->push_event(app, &echotest, NULL, ev, NULL);
 		json_decref(ev);
@@ -364,6 +568,9 @@ static void echo_create_session(cardea_plugin_session *app, int *error) {
 	echo_session *es = g_new0(echo_session, 1);
 	es->app = app;
 	es->audio = es->video = 1;
+	es->substream_target = es->temporal_target = -1;
+	es->substream = es->temporal = -1;
+	g_mutex_init(&es->cfg_mutex);
 	cardea_refcount_init(&es->ref, echo_session_free);
 	app->plugin_handle = es;
 	g_mutex_lock(&sessions_mutex);
@@ -397,6 +604,16 @@ static json_t *echo_query_session(cardea_plugin_session *app) {
 		return NULL;
 	json_t *info = json_pack("{s:b, s:b, s:i}", "audio_active", g_atomic_int_get(&es->audio),
 		"video_active", g_atomic_int_get(&es->video), "bitrate", g_atomic_int_get(&es->bitrate));
+	if (g_atomic_int_get(&es->simulcast)) {
+		gint st = g_atomic_int_get(&es->substream_target), tt = g_atomic_int_get(&es->temporal_target);
+		gint fb = g_atomic_int_get(&es->fallback);
+		json_object_set_new(info, "simulcast", json_true());
+		json_object_set_new(info, "substream", json_integer(g_atomic_int_get(&es->substream)));
+		json_object_set_new(info, "substream-target", json_integer(st >= 0 ? st : 2));
+		json_object_set_new(info, "temporal-layer", json_integer(g_atomic_int_get(&es->temporal)));
+		json_object_set_new(info, "temporal-layer-target", json_integer(tt >= 0 ? tt : 2));
+		json_object_set_new(info, "fallback", json_integer(fb > 0 ? fb : CARDEA_SIM_DEFAULT_FALLBACK_US));
+	}
 	cardea_refcount_unref(&es->ref);
 	return info;
 }

@@ -14,25 +14,7 @@
 #include "webrtc/rtp.h"
 
 /* Hex (whitespace ignored) to bytes; aborts the test on bad input. */
-static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
-	size_t n = 0;
-	int hi = -1;
-	for (const char *p = hex; *p; p++) {
-		if (g_ascii_isspace(*p))
-			continue;
-		int v = g_ascii_xdigit_value(*p);
-		g_assert_cmpint(v, >=, 0);
-		if (hi < 0) {
-			hi = v;
-			continue;
-		}
-		g_assert_cmpuint(n, <, cap);
-		out[n++] = (uint8_t)((hi << 4) | v);
-		hi = -1;
-	}
-	g_assert_cmpint(hi, ==, -1);
-	return n;
-}
+#include "test-util.h"
 
 /* Chrome, Opus: mid=0 (id 4), audio level V=1 127 (id 1). */
 static const char chrome_audio[] =

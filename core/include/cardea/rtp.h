@@ -32,6 +32,10 @@ typedef struct cardea_rtp_packet {
 	uint32_t timestamp;
 	uint32_t ssrc;       /* as received; relay_rtp rewrites it to the gateway's own */
 	uint16_t header_len; /* fixed header + CSRCs + extensions: the payload starts here */
+	/* Simulcast (cardea/simulcast.h): which of the sender's substreams this
+	 * is, 0 = the lowest quality (and the value when there is no simulcast).
+	 * Ignored by relay_rtp. */
+	int substream;
 } cardea_rtp_packet;
 
 #ifdef __cplusplus
