@@ -9,6 +9,8 @@
  * Threads: runs on the main thread at start-up only.
  */
 #include <errno.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
@@ -249,6 +251,39 @@ static gboolean read_turn_type(const cardea_config *cfg, cardea_settings *s, GEr
 	return TRUE;
 }
 
+/* libnice takes STUN/TURN servers as numeric addresses only. A host name is
+ * resolved once here, at start-up, so a typo or a DNS failure stops the
+ * daemon with the file and line instead of a gateway that silently gathers
+ * no srflx/relay candidates. IPv4 is preferred (what TURN deployments use). */
+static gboolean resolve_server(const cardea_config *cfg, const char *key, char **field, GError **error) {
+	if (*field == NULL || g_hostname_is_ip_address(*field))
+		return TRUE;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
+	int rc = getaddrinfo(*field, NULL, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		cardea_config_set_value_error(error, cfg, "nat", key, "cannot resolve \"%.64s\": %s",
+			*field, rc ? gai_strerror(rc) : "no address");
+		return FALSE;
+	}
+	const struct addrinfo *pick = res;
+	for (const struct addrinfo *a = res; a; a = a->ai_next) {
+		if (a->ai_family == AF_INET) {
+			pick = a;
+			break;
+		}
+	}
+	char host[NI_MAXHOST];
+	rc = getnameinfo(pick->ai_addr, pick->ai_addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+	freeaddrinfo(res);
+	if (rc != 0) {
+		cardea_config_set_value_error(error, cfg, "nat", key, "cannot resolve \"%.64s\": %s", *field, gai_strerror(rc));
+		return FALSE;
+	}
+	g_free(*field);
+	*field = g_strdup(host);
+	return TRUE;
+}
+
 /* A certificate without its key (or the reverse) cannot work; refusing it
  * beats silently falling back to a generated certificate. */
 static gboolean read_certificates(const cardea_config *cfg, cardea_settings *s, GError **error) {
@@ -316,6 +351,8 @@ gboolean cardea_settings_load(cardea_settings *s, const char *path, gboolean mus
 	ok = ok && read_certificates(cfg, s, error);
 	ok = ok && read_rtp_port_range(cfg, s, error);
 	ok = ok && read_turn_type(cfg, s, error);
+	ok = ok && resolve_server(cfg, "stun_server", &s->stun_server, error);
+	ok = ok && resolve_server(cfg, "turn_server", &s->turn_server, error);
 	ok = ok && read_disable(cfg, "plugins", &s->plugins_disable, error);
 	ok = ok && read_disable(cfg, "transports", &s->transports_disable, error);
 	ok = ok && read_disable(cfg, "auth", &s->auth_disable, error);

@@ -24,7 +24,7 @@ CARDEA_BUILD_PKGS=(autoconf automake libtool pkg-config make gcc
 	libwebsockets-dev libnice-dev libsrtp2-dev libssl-dev libusrsctp-dev)
 # ca-certificates: npm needs it to reach the registry over TLS on a minimal image.
 CARDEA_TEST_PKGS=(python3-pytest python3-aiohttp python3-websockets python3-aiortc
-	nodejs npm chromium janus valgrind curl ca-certificates)
+	nodejs npm chromium janus valgrind curl ca-certificates coturn)
 
 cardea_say() { printf '==> %s\n' "$*"; }
 cardea_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -13,6 +13,7 @@ struct cardea_ice {
 	NiceAgent *agent;               /* owned */
 	guint stream_id;
 	GMainContext *context;          /* borrowed (the loop's) */
+	gboolean relayed;               /* a TURN server is set: allocations to release at free */
 	cardea_ice_callbacks cb;
 	void *user_data;                /* borrowed */
 	cardea_ice_state state;
@@ -181,6 +182,15 @@ static void on_component_state(NiceAgent *agent, guint stream_id, guint componen
 	}
 }
 
+static const char *candidate_type_name(const NiceCandidate *c) {
+	static const char *const types[] = { "host", "srflx", "prflx", "relay" };
+	return (unsigned)c->type < G_N_ELEMENTS(types) ? types[c->type] : "?";
+}
+
+static const char *candidate_transport_name(const NiceCandidate *c) {
+	return c->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp";
+}
+
 static void on_selected_pair(NiceAgent *agent, guint stream_id, guint component,
 		NiceCandidate *local, NiceCandidate *remote, gpointer data) {
 	cardea_ice *ice = data;
@@ -188,8 +198,11 @@ static void on_selected_pair(NiceAgent *agent, guint stream_id, guint component,
 	nice_address_to_string(&local->addr, l);
 	nice_address_to_string(&remote->addr, r);
 	g_free(ice->selected);
-	ice->selected = g_strdup_printf("%s:%u <-> %s:%u", l, nice_address_get_port(&local->addr),
-		r, nice_address_get_port(&remote->addr));
+	/* Janus's layout, "addr:port [type,transport] <-> ...", so admin tools can
+	 * tell a relayed pair from a direct one. */
+	ice->selected = g_strdup_printf("%s:%u [%s,%s] <-> %s:%u [%s,%s]",
+		l, nice_address_get_port(&local->addr), candidate_type_name(local), candidate_transport_name(local),
+		r, nice_address_get_port(&remote->addr), candidate_type_name(remote), candidate_transport_name(remote));
 }
 
 static void on_receive(NiceAgent *agent, guint stream_id, guint component, guint len, gchar *buf, gpointer data) {
@@ -280,6 +293,7 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	if (o->turn_server && *o->turn_server)
 		nice_agent_set_relay_info(ice->agent, ice->stream_id, 1, o->turn_server, o->turn_port,
 			o->turn_user ? o->turn_user : "", o->turn_pwd ? o->turn_pwd : "", relay_type(o->turn_type));
+	ice->relayed = o->turn_server && *o->turn_server;
 	g_signal_connect(ice->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), ice);
 	g_signal_connect(ice->agent, "new-candidate-full", G_CALLBACK(on_new_candidate), ice);
 	g_signal_connect(ice->agent, "component-state-changed", G_CALLBACK(on_component_state), ice);
@@ -289,13 +303,24 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	return ice;
 }
 
+static void on_agent_closed(GObject *agent, GAsyncResult *result, gpointer data) {
+	g_object_unref(agent);
+}
+
 void cardea_ice_free(cardea_ice *ice) {
 	if (ice == NULL)
 		return;
 	nice_agent_attach_recv(ice->agent, ice->stream_id, 1, ice->context, NULL, NULL);
 	g_signal_handlers_disconnect_by_data(ice->agent, ice);
 	nice_agent_remove_stream(ice->agent, ice->stream_id);
-	g_object_unref(ice->agent);
+	if (ice->relayed) {
+		/* Release the TURN allocations (refresh with lifetime 0) instead of
+		 * leaving them to expire on the server; the agent lives until the
+		 * server answered or the requests timed out, on this loop. */
+		nice_agent_close_async(ice->agent, on_agent_closed, NULL);
+	} else {
+		g_object_unref(ice->agent);
+	}
 	g_slist_free_full(ice->early_candidates, (GDestroyNotify)nice_candidate_free);
 	g_free(ice->ufrag);
 	g_free(ice->pwd);
@@ -398,10 +423,8 @@ static json_t *candidates_json(GSList *cands, NiceAgent *agent, gboolean local) 
 		NiceCandidate *c = l->data;
 		char addr[NICE_ADDRESS_STRING_LEN];
 		nice_address_to_string(&c->addr, addr);
-		static const char *const types[] = { "host", "srflx", "prflx", "relay" };
 		json_array_append_new(arr, json_sprintf("%s:%u %s %s", addr, nice_address_get_port(&c->addr),
-			c->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp",
-			c->type < G_N_ELEMENTS(types) ? types[c->type] : "?"));
+			candidate_transport_name(c), candidate_type_name(c)));
 	}
 	return arr;
 }

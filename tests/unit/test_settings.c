@@ -154,7 +154,7 @@ static void test_full_file(void) {
 	g_assert_cmpint(s.twcc_period, ==, 100);
 	g_assert_cmpint(s.min_nack_queue, ==, 500);
 	g_assert_cmpint(s.event_loops, ==, 2);
-	g_assert_cmpstr(s.stun_server, ==, "stun.example.org");
+	g_assert_cmpstr(s.stun_server, ==, "198.51.100.7");
 	g_assert_cmpint(s.stun_port, ==, 19302);
 	g_assert_true(s.full_trickle);
 	g_assert_true(s.ice_lite);
@@ -162,7 +162,7 @@ static void test_full_file(void) {
 	g_assert_cmpstr(s.nat_1_1_mapping, ==, "203.0.113.5");
 	g_assert_cmpstr(s.ice_enforce_list, ==, "eth0");
 	g_assert_cmpstr(s.ice_ignore_list, ==, "vmnet,10.0.3.");
-	g_assert_cmpstr(s.turn_server, ==, "turn.example.org");
+	g_assert_cmpstr(s.turn_server, ==, "198.51.100.8");
 	g_assert_cmpint(s.turn_port, ==, 443);
 	g_assert_cmpstr(s.turn_type, ==, "tls");
 	g_assert_cmpstr(s.turn_user, ==, "turnuser");
@@ -392,6 +392,34 @@ static void test_turn_type(void) {
 	}
 }
 
+/* STUN/TURN host names are resolved at load (libnice takes numbers only). */
+static void test_server_names(void) {
+	char *path = write_config("nat: {\n\tstun_server = \"localhost\"\n\tturn_server = \"127.0.0.9\"\n}\n");
+	cardea_settings s;
+	defaults(&s);
+	GError *error = NULL;
+	g_assert_true(cardea_settings_load(&s, path, TRUE, &error));
+	g_assert_no_error(error);
+	/* localhost may resolve to ::1 only on an IPv6-only host; IPv4 is preferred. */
+	g_assert_true(g_strcmp0(s.stun_server, "127.0.0.1") == 0 || g_strcmp0(s.stun_server, "::1") == 0);
+	g_assert_cmpstr(s.turn_server, ==, "127.0.0.9");
+	cardea_settings_clear(&s);
+	g_remove(path);
+	g_free(path);
+
+	path = write_config("nat: {\n\tturn_server = \"no-such-host.invalid\"\n}\n");
+	defaults(&s);
+	g_assert_false(cardea_settings_load(&s, path, TRUE, &error));
+	g_assert_error(error, CARDEA_CONFIG_ERROR, CARDEA_CONFIG_ERROR_VALUE);
+	char *expect = g_strdup_printf("%s:2: nat.turn_server cannot resolve \"no-such-host.invalid\": ", path);
+	g_assert_true(g_str_has_prefix(error->message, expect));
+	g_free(expect);
+	g_clear_error(&error);
+	cardea_settings_clear(&s);
+	g_remove(path);
+	g_free(path);
+}
+
 static void test_disable_lists(void) {
 	char *path = write_config(
 		"plugins: {\n\tdisable = \"a.so, b.so,,\"\n}\n"
@@ -564,6 +592,7 @@ int main(int argc, char **argv) {
 	g_test_add_func("/settings/rtp-port-range", test_rtp_port_range);
 	g_test_add_func("/settings/cert-pair", test_cert_pair);
 	g_test_add_func("/settings/turn-type", test_turn_type);
+	g_test_add_func("/settings/server-names", test_server_names);
 	g_test_add_func("/settings/disable-lists", test_disable_lists);
 	g_test_add_func("/settings/missing-file", test_missing_file);
 	g_test_add_func("/settings/unknown-warned", test_unknown_warned);
