@@ -6,20 +6,13 @@
 
 /* ---- local description ---- */
 
-typedef struct pc_local {
-	cardea_pc *pc;
-	cardea_handle *handle;          /* ref */
-	pc_media media[PC_MAX_MLINES];  /* local fields only */
-	pc_data_sdp data;
-} pc_local;
-
-static void pc_local_free(gpointer data) {
+void cardea_pc_priv_local_free(gpointer data) {
 	pc_local *l = data;
 	cardea_handle_unref(l->handle);
 	g_free(l);
 }
 
-static gboolean apply_local(gpointer data) {
+gboolean cardea_pc_priv_apply_local(gpointer data) {
 	pc_local *l = data;
 	cardea_pc *pc = l->pc;
 	for (int i = 0; i < PC_MAX_MLINES; i++) {
@@ -59,34 +52,8 @@ static guint parse_fingerprint(const char *text, cardea_sdp_hash *hash, guint8 *
 	return n;
 }
 
-json_t *cardea_pc_local_jsep(cardea_handle *h, json_t *jsep, char **reason) {
-	cardea_pc *pc = pc_of(h);
-	const char *type = json_string_value(json_object_get(jsep, "type"));
-	const char *text = json_string_value(json_object_get(jsep, "sdp"));
-	gboolean answer = type && g_ascii_strcasecmp(type, "answer") == 0;
-	if (pc == NULL || !g_atomic_int_get(&pc->active) || !answer) {
-		/* Gateway-initiated offers need a PC created here (controlling ICE,
-		 * actpass); not in this slice. */
-		*reason = g_strdup(answer ? "no PeerConnection to answer for" : "gateway offers are not supported yet");
-		return NULL;
-	}
-	GError *err = NULL;
-	cardea_sdp *sdp = cardea_sdp_parse(text, strlen(text), NULL, &err);
-	if (sdp == NULL) {
-		*reason = g_strdup_printf("plugin SDP: %s", err->message);
-		g_error_free(err);
-		return NULL;
-	}
-	const char *fp_text = cardea_dtls_context_fingerprint();
-	guint8 digest[64];
-	cardea_sdp_hash hash = CARDEA_SDP_HASH_OTHER;
-	guint digest_len = fp_text ? parse_fingerprint(fp_text, &hash, digest, sizeof(digest)) : 0;
-	if (digest_len == 0) {
-		cardea_sdp_free(sdp);
-		*reason = g_strdup("no DTLS certificate");
-		return NULL;
-	}
-
+gboolean cardea_pc_priv_snapshot_take(cardea_pc *pc, pc_snapshot *snap, char **reason) {
+	memset(snap, 0, sizeof(*snap));
 	/* Half-trickle: our SDP carries every candidate, so wait (bounded) for
 	 * gathering. Full trickle: what we have now; the rest goes in events. */
 	gint64 deadline = g_get_monotonic_time() + PC_GATHER_WAIT_US;
@@ -94,83 +61,75 @@ json_t *cardea_pc_local_jsep(cardea_handle *h, json_t *jsep, char **reason) {
 	while (!pc->gathering_done && !pc->full_trickle)
 		if (!g_cond_wait_until(&pc->cond, &pc->mutex, deadline))
 			break;
-	gboolean complete = pc->gathering_done || !pc->full_trickle;
-	char *ufrag = g_strdup(pc->local_ufrag), *pwd = g_strdup(pc->local_pwd);
-	GPtrArray *cands = g_ptr_array_new_with_free_func(g_free);
+	snap->complete = pc->gathering_done || !pc->full_trickle;
+	snap->ufrag = g_strdup(pc->local_ufrag);
+	snap->pwd = g_strdup(pc->local_pwd);
+	snap->candidates = g_ptr_array_new_with_free_func(g_free);
 	for (guint i = 0; i < pc->local_candidates->len; i++)
-		g_ptr_array_add(cands, g_strdup(g_ptr_array_index(pc->local_candidates, i)));
-	guint n_remote = pc->n_mlines;
-	char mids[PC_MAX_MLINES][32];
-	guint32 ssrcs[PC_MAX_MLINES], rtx_ssrcs[PC_MAX_MLINES];
-	memcpy(mids, pc->mids, sizeof(mids));
-	memcpy(ssrcs, pc->local_ssrcs, sizeof(ssrcs));
-	memcpy(rtx_ssrcs, pc->local_rtx_ssrcs, sizeof(rtx_ssrcs));
-	cardea_dtls_role role = pc->role;
-	gboolean mixed = pc->remote_mixed;
+		g_ptr_array_add(snap->candidates, g_strdup(g_ptr_array_index(pc->local_candidates, i)));
+	snap->n_mlines = pc->n_mlines;
+	memcpy(snap->mids, pc->mids, sizeof(snap->mids));
+	memcpy(snap->ssrcs, pc->local_ssrcs, sizeof(snap->ssrcs));
+	memcpy(snap->rtx_ssrcs, pc->local_rtx_ssrcs, sizeof(snap->rtx_ssrcs));
+	snap->role = pc->role;
+	snap->mixed = pc->remote_mixed;
+	snap->sess_id = pc->sdp_sess_id;
+	snap->sess_version = ++pc->sdp_version;
 	g_mutex_unlock(&pc->mutex);
-
-	json_t *result = NULL;
-	if (ufrag == NULL || pwd == NULL) {
+	if (!g_atomic_int_get(&pc->active)) {
+		*reason = g_strdup("the PeerConnection was closed");
+		return FALSE;
+	}
+	if (snap->ufrag == NULL || snap->pwd == NULL) {
 		*reason = g_strdup("ICE agent not ready");
-		goto done;
+		return FALSE;
 	}
-	if (sdp->n_mlines != n_remote) {
-		*reason = g_strdup_printf("plugin SDP has %u m-lines, the offer %u", sdp->n_mlines, n_remote);
-		goto done;
+	return TRUE;
+}
+
+void cardea_pc_priv_snapshot_clear(pc_snapshot *snap) {
+	g_free(snap->ufrag);
+	g_free(snap->pwd);
+	if (snap->candidates)
+		g_ptr_array_free(snap->candidates, TRUE);
+	memset(snap, 0, sizeof(*snap));
+}
+
+void cardea_pc_priv_mline_transport(cardea_sdp *sdp, cardea_sdp_mline *m, const pc_snapshot *snap,
+		cardea_sdp_setup setup) {
+	m->ice_ufrag = cardea_sdp_strdup(sdp, snap->ufrag);
+	m->ice_pwd = cardea_sdp_strdup(sdp, snap->pwd);
+	m->ice_options = cardea_sdp_strdup(sdp, "trickle");
+	m->setup = setup;
+	m->rtcp_mux = TRUE;
+	for (guint k = 0; k < snap->candidates->len; k++) {
+		cardea_sdp_candidate *c = cardea_sdp_candidate_parse(g_ptr_array_index(snap->candidates, k), NULL);
+		if (c) {
+			cardea_sdp_candidate_add(sdp, m, c);
+			cardea_sdp_candidate_free(c);
+		}
 	}
-	pc_local *l = g_new0(pc_local, 1);
-	l->pc = pc;
-	cardea_handle_ref(h);
-	l->handle = h;
-	cardea_sdp_group *bundle = NULL;
-	for (guint g = 0; g < sdp->n_groups; g++)
-		if (g_strcmp0(sdp->groups[g].semantics, "BUNDLE") == 0)
-			bundle = &sdp->groups[g];
-	gboolean add_bundle = bundle == NULL;
-	if (add_bundle)
-		bundle = cardea_sdp_group_add(sdp, "BUNDLE");
-	for (guint i = 0; i < sdp->n_mlines; i++) {
-		cardea_sdp_mline *m = sdp->mlines[i];
-		if (m->mid == NULL && mids[i][0])
-			m->mid = cardea_sdp_strdup(sdp, mids[i]);
-		if (!cardea_sdp_mline_is_active(m))
-			continue;
-		m->ice_ufrag = cardea_sdp_strdup(sdp, ufrag);
-		m->ice_pwd = cardea_sdp_strdup(sdp, pwd);
-		m->ice_options = cardea_sdp_strdup(sdp, "trickle");
-		m->setup = role == CARDEA_DTLS_ROLE_ACTIVE ? CARDEA_SDP_SETUP_ACTIVE : CARDEA_SDP_SETUP_PASSIVE;
-		m->rtcp_mux = TRUE;
-		for (guint k = 0; k < cands->len; k++) {
-			cardea_sdp_candidate *c = cardea_sdp_candidate_parse(g_ptr_array_index(cands, k), NULL);
-			if (c) {
-				cardea_sdp_candidate_add(sdp, m, c);
-				cardea_sdp_candidate_free(c);
-			}
+	m->end_of_candidates = snap->complete;
+}
+
+gboolean cardea_pc_priv_session_complete(cardea_sdp *sdp, const pc_snapshot *snap, char **reason) {
+	const char *fp_text = cardea_dtls_context_fingerprint();
+	guint8 digest[64];
+	cardea_sdp_hash hash = CARDEA_SDP_HASH_OTHER;
+	guint digest_len = fp_text ? parse_fingerprint(fp_text, &hash, digest, sizeof(digest)) : 0;
+	if (digest_len == 0) {
+		*reason = g_strdup("no DTLS certificate");
+		return FALSE;
+	}
+	if (cardea_sdp_find_group(sdp, "BUNDLE") == NULL) {
+		cardea_sdp_group *bundle = NULL;
+		for (guint i = 0; i < sdp->n_mlines; i++) {
+			if (!cardea_sdp_mline_is_active(sdp->mlines[i]) || sdp->mlines[i]->mid == NULL)
+				continue;
+			if (bundle == NULL)
+				bundle = cardea_sdp_group_add(sdp, "BUNDLE");
+			cardea_sdp_group_add_mid(sdp, bundle, sdp->mlines[i]->mid);
 		}
-		m->end_of_candidates = complete;
-		if (add_bundle && m->mid)
-			cardea_sdp_group_add_mid(sdp, bundle, m->mid);
-		cardea_pc_data_local_mline(sdp, m, &l->data);
-		if (!m->rtp)
-			continue;
-		cardea_sdp_direction dir = cardea_sdp_mline_direction(sdp, m);
-		pc_media *lm = &l->media[i];
-		lm->active = TRUE;
-		lm->send = dir == CARDEA_SDP_DIR_SENDRECV || dir == CARDEA_SDP_DIR_SENDONLY || dir == CARDEA_SDP_DIR_UNSET;
-		lm->local_ssrc = ssrcs[i];
-		for (guint k = 0; k < m->n_payloads && lm->n_local_pts < PC_MAX_PTS; k++)
-			lm->local_pts[lm->n_local_pts++] = (guint8)m->payloads[k].pt;
-		if (m->n_payloads > 0)
-			g_strlcpy(lm->codec, cardea_sdp_payload_name(&m->payloads[0]) ? cardea_sdp_payload_name(&m->payloads[0]) : "", sizeof(lm->codec));
-		if (lm->send && m->n_ssrcs == 0) {
-			char *track = g_strdup_printf("janus%u", i);
-			if (m->n_msids == 0)
-				cardea_sdp_msid_add(sdp, m, "janus", track);
-			cardea_sdp_ssrc_add(sdp, m, ssrcs[i], "janus", NULL, NULL);
-			g_free(track);
-		}
-		cardea_pc_rtcp_answer_mline(sdp, m, lm, rtx_ssrcs[i]);
-		cardea_pc_sim_local(m, &lm->sim);
 	}
 	if (sdp->n_fingerprints == 0)
 		cardea_sdp_fingerprint_add(sdp, NULL, hash, digest, digest_len);
@@ -180,19 +139,99 @@ json_t *cardea_pc_local_jsep(cardea_handle *h, json_t *jsep, char **reason) {
 	}
 	if (sdp->ice_options == NULL)
 		sdp->ice_options = cardea_sdp_strdup(sdp, "trickle");
-	sdp->extmap_allow_mixed = mixed;
 	sdp->ice_lite = cardea_gw->settings.ice_lite;
+	sdp->origin.sess_id = snap->sess_id;
+	sdp->origin.sess_version = snap->sess_version;
+	return TRUE;
+}
+
+void cardea_pc_priv_mline_ssrc(cardea_sdp *sdp, cardea_sdp_mline *m, guint index, guint32 ssrc) {
+	if (m->n_ssrcs > 0)
+		return;
+	char *track = g_strdup_printf("janus%u", index);
+	if (m->n_msids == 0)
+		cardea_sdp_msid_add(sdp, m, "janus", track);
+	cardea_sdp_ssrc_add(sdp, m, ssrc, "janus", NULL, NULL);
+	g_free(track);
+}
+
+/* Our answer to the client's offer. */
+static json_t *local_answer(cardea_handle *h, cardea_pc *pc, json_t *jsep, char **reason) {
+	const char *text = json_string_value(json_object_get(jsep, "sdp"));
+	GError *err = NULL;
+	cardea_sdp *sdp = cardea_sdp_parse(text, strlen(text), NULL, &err);
+	if (sdp == NULL) {
+		*reason = g_strdup_printf("plugin SDP: %s", err->message);
+		g_error_free(err);
+		return NULL;
+	}
+	pc_snapshot snap;
+	json_t *result = NULL;
+	if (!cardea_pc_priv_snapshot_take(pc, &snap, reason))
+		goto done;
+	if (sdp->n_mlines != snap.n_mlines) {
+		*reason = g_strdup_printf("plugin SDP has %u m-lines, the offer %u", sdp->n_mlines, snap.n_mlines);
+		goto done;
+	}
+	pc_local *l = g_new0(pc_local, 1);
+	l->pc = pc;
+	cardea_handle_ref(h);
+	l->handle = h;
+	cardea_sdp_setup setup = snap.role == CARDEA_DTLS_ROLE_ACTIVE ? CARDEA_SDP_SETUP_ACTIVE : CARDEA_SDP_SETUP_PASSIVE;
+	for (guint i = 0; i < sdp->n_mlines; i++) {
+		cardea_sdp_mline *m = sdp->mlines[i];
+		if (m->mid == NULL && snap.mids[i][0])
+			m->mid = cardea_sdp_strdup(sdp, snap.mids[i]);
+		if (!cardea_sdp_mline_is_active(m))
+			continue;
+		cardea_pc_priv_mline_transport(sdp, m, &snap, setup);
+		cardea_pc_data_local_mline(sdp, m, &l->data);
+		if (!m->rtp)
+			continue;
+		cardea_sdp_direction dir = cardea_sdp_mline_direction(sdp, m);
+		pc_media *lm = &l->media[i];
+		lm->active = TRUE;
+		lm->send = dir == CARDEA_SDP_DIR_SENDRECV || dir == CARDEA_SDP_DIR_SENDONLY || dir == CARDEA_SDP_DIR_UNSET;
+		lm->local_ssrc = snap.ssrcs[i];
+		for (guint k = 0; k < m->n_payloads && lm->n_local_pts < PC_MAX_PTS; k++)
+			lm->local_pts[lm->n_local_pts++] = (guint8)m->payloads[k].pt;
+		if (m->n_payloads > 0)
+			g_strlcpy(lm->codec, cardea_sdp_payload_name(&m->payloads[0]) ? cardea_sdp_payload_name(&m->payloads[0]) : "", sizeof(lm->codec));
+		if (lm->send)
+			cardea_pc_priv_mline_ssrc(sdp, m, i, snap.ssrcs[i]);
+		cardea_pc_rtcp_answer_mline(sdp, m, lm, snap.rtx_ssrcs[i]);
+		cardea_pc_sim_local(m, &lm->sim);
+	}
+	if (!cardea_pc_priv_session_complete(sdp, &snap, reason)) {
+		cardea_pc_priv_local_free(l);
+		goto done;
+	}
+	sdp->extmap_allow_mixed = snap.mixed;
 	char *out = cardea_sdp_write(sdp);
 	result = json_deep_copy(jsep);
 	json_object_set_new(result, "sdp", json_string(out));
 	g_free(out);
-	cardea_loop_invoke(pc->loop, apply_local, l, pc_local_free);
+	cardea_loop_invoke(pc->loop, cardea_pc_priv_apply_local, l, cardea_pc_priv_local_free);
 done:
-	g_free(ufrag);
-	g_free(pwd);
-	g_ptr_array_free(cands, TRUE);
+	cardea_pc_priv_snapshot_clear(&snap);
 	cardea_sdp_free(sdp);
 	return result;
+}
+
+json_t *cardea_pc_local_jsep(cardea_handle *h, json_t *jsep, char **reason) {
+	const char *type = json_string_value(json_object_get(jsep, "type"));
+	if (type && g_ascii_strcasecmp(type, "offer") == 0)
+		return cardea_pc_offer_local(h, jsep, reason);
+	cardea_pc *pc = pc_of(h);
+	if (type == NULL || g_ascii_strcasecmp(type, "answer") != 0) {
+		*reason = g_strdup_printf("unknown jsep type '%s'", type ? type : "");
+		return NULL;
+	}
+	if (pc == NULL || !g_atomic_int_get(&pc->active)) {
+		*reason = g_strdup("no PeerConnection to answer for");
+		return NULL;
+	}
+	return local_answer(h, pc, jsep, reason);
 }
 
 /* ---- admin ---- */
@@ -260,6 +299,7 @@ static gboolean info_loop(gpointer data) {
 		"srtp", (json_int_t)pc->srtp_drops, "rtp_invalid", (json_int_t)pc->rtp_invalid,
 		"rtp_unknown_mline", (json_int_t)pc->rtp_unknown, "rtcp_invalid", (json_int_t)pc->rtcp_invalid,
 		"before_webrtcup", (json_int_t)pc->early_drops));
+	json_object_set_new(json_object_get(o, "drops"), "unaccepted_pt_out", json_integer((json_int_t)pc->pt_drops));
 	q->out = o;
 	return G_SOURCE_REMOVE;
 }

@@ -1,4 +1,4 @@
-/* Private to the PeerConnection glue (pc.c, pc-local.c): the struct and
+/* Private to the PeerConnection glue (pc.c, pc-local.c, pc-offer.c, ...): the struct and
  * the few helpers both files need. See pc.h for ownership and threads. */
 #ifndef CARDEA_WEBRTC_PC_PRIV_H
 #define CARDEA_WEBRTC_PC_PRIV_H
@@ -84,6 +84,14 @@ struct cardea_pc {
 	gboolean remote_mixed;          /* the peer offered a=extmap-allow-mixed */
 	gboolean full_trickle;          /* nat.full_trickle and the peer trickles: candidates as events */
 	char *remote_ufrag, *remote_pwd;/* owned: the peer's ICE credentials, to detect ICE restarts */
+	guint64 sdp_sess_id, sdp_version;/* o= of our descriptions: one session, growing version */
+	/* Gateway offers (pc-offer.c): from the plugin's offer until the answer
+	 * (or the end of the PC). */
+	gboolean offer_pending;
+	gboolean offer_fresh;           /* that offer started a new transport: the answer brings DTLS */
+	gboolean offer_restart;         /* it restarted ICE: the answer brings new remote credentials */
+	cardea_sdp *offer;              /* owned: the completed offer as sent (NULL until written) */
+	pc_data_sdp offer_data;         /* its data channel line */
 
 	/* Loop thread only. */
 	cardea_ice *ice;
@@ -96,6 +104,7 @@ struct cardea_pc {
 	pc_media media[PC_MAX_MLINES];
 	pc_rtcp fb;                     /* transport-wide feedback state (pc-rtcp.h) */
 	guint64 srtp_drops, rtp_invalid, rtp_unknown, rtcp_invalid, early_drops;
+	guint64 pt_drops;               /* relayed with a payload type the peer did not accept */
 	/* Data channels (pc-data.c). */
 	pc_data_sdp data_remote, data_local;
 	cardea_sctp *sctp;              /* owned: from DTLS connected (both SDPs have data) to teardown */
@@ -104,12 +113,92 @@ struct cardea_pc {
 	guint8 scratch[PC_SCRATCH];     /* relay_rtp / RTCP output buffer */
 };
 
-/* The handle's PC or NULL (the pointer is set once, on the API thread). */
+/* One local description's media half, computed where the SDP is built and
+ * applied on the loop (cardea_pc_priv_apply_local). */
+typedef struct pc_local {
+	cardea_pc *pc;
+	struct cardea_handle *handle;   /* ref */
+	pc_media media[PC_MAX_MLINES];  /* local fields only */
+	pc_data_sdp data;
+} pc_local;
+
+/* One remote description, parsed on the API thread, applied on the loop. */
+typedef struct pc_remote {
+	cardea_pc *pc;
+	struct cardea_handle *handle;   /* ref: the pc lives as long as its handle */
+	gboolean fresh;                 /* new transport (first offer or after a hangup) */
+	gboolean restart;               /* ICE restart of the live transport (new remote credentials) */
+	gboolean controlling;
+	char *ufrag, *pwd;
+	char *local_ufrag, *local_pwd;  /* fresh or restart: the credentials our SDP announces */
+	char *fp_alg, *fp_value;
+	cardea_dtls_role role;
+	GPtrArray *candidates;          /* owned char* */
+	gboolean end_of_candidates;
+	guint8 mid_ext_id;
+	pc_media media[PC_MAX_MLINES];  /* remote fields only */
+	pc_data_sdp data;
+	/* An answer to our offer: */
+	gboolean create_dtls;           /* our offer made the transport: DTLS starts now */
+	gboolean set_credentials;       /* the peer's (new) ICE credentials go to the agent */
+	pc_local *local;                /* owned: our negotiated half, applied right after */
+} pc_remote;
+
+/* Our side of a negotiation as the SDP builder sees it (pc->mutex copy). */
+typedef struct pc_snapshot {
+	gboolean complete;              /* every candidate is in (end-of-candidates) */
+	char *ufrag, *pwd;              /* owned */
+	GPtrArray *candidates;          /* owned char* */
+	guint n_mlines;
+	char mids[PC_MAX_MLINES][32];
+	guint32 ssrcs[PC_MAX_MLINES], rtx_ssrcs[PC_MAX_MLINES];
+	cardea_dtls_role role;
+	gboolean mixed;
+	guint64 sess_id, sess_version;
+} pc_snapshot;
+
+/* The handle's PC or NULL (installed once, see cardea_pc_priv_get). */
 static inline cardea_pc *pc_of(cardea_handle *h) {
 	return h ? g_atomic_pointer_get(&h->pc) : NULL;
 }
 /* Runs fn(data) on the PC's loop and waits for it (at once when already there). */
 void cardea_pc_priv_run_sync(cardea_pc *pc, GSourceFunc fn, gpointer data);
+/* The handle's PC, created on first use (any thread; one wins a race). */
+cardea_pc *cardea_pc_priv_get(cardea_handle *h);
+guint32 cardea_pc_priv_new_ssrc(void);
+/* Loop thread: a transport for our own offer (controlling ICE, gathering;
+ * DTLS waits for the answer). GSourceFunc with the pc. */
+gboolean cardea_pc_priv_offer_transport(gpointer pc);
+/* Loop thread: ICE restart for our own offer (pc->local_* are the new
+ * credentials). GSourceFunc with the pc. */
+gboolean cardea_pc_priv_offer_restart(gpointer pc);
+/* Loop thread: applies a pc_local (GSourceFunc) / frees it. */
+gboolean cardea_pc_priv_apply_local(gpointer l);
+void cardea_pc_priv_local_free(gpointer l);
+/* Ends the PC (hangup event with `reason`, plugin hangup_media). */
+void cardea_pc_priv_end(cardea_pc *pc, const char *reason);
+
+/* Local SDP building blocks (pc-local.c). snapshot_take waits (bounded)
+ * for gathering unless full trickle; FALSE with *reason when the PC died. */
+gboolean cardea_pc_priv_snapshot_take(cardea_pc *pc, pc_snapshot *snap, char **reason);
+void cardea_pc_priv_snapshot_clear(pc_snapshot *snap);
+/* Transport attributes of one active m-line (ICE, candidates, setup, rtcp-mux). */
+void cardea_pc_priv_mline_transport(cardea_sdp *sdp, cardea_sdp_mline *m, const pc_snapshot *snap,
+	cardea_sdp_setup setup);
+/* Session-level completion: fingerprint, msid-semantic, ice-options, o=,
+ * BUNDLE of the active mids when the plugin wrote none. FALSE without a
+ * certificate. */
+gboolean cardea_pc_priv_session_complete(cardea_sdp *sdp, const pc_snapshot *snap, char **reason);
+/* Our SSRC (+ msid when the plugin gave none) on a sending m-line. */
+void cardea_pc_priv_mline_ssrc(cardea_sdp *sdp, cardea_sdp_mline *m, guint index, guint32 ssrc);
+
+/* Gateway offers (pc-offer.c). */
+json_t *cardea_pc_offer_local(cardea_handle *h, json_t *jsep, char **reason);
+/* API thread, from process_remote: checks an answer against the pending
+ * offer and fills r's answer fields. 0 or a Janus error code with *reason. */
+int cardea_pc_offer_answer(cardea_pc *pc, const cardea_sdp *answer, pc_remote *r, char **reason);
+/* The PC ended: forget a pending offer. */
+void cardea_pc_offer_reset(cardea_pc *pc);
 
 /* Data channels (pc-data.c). Parsing runs where the SDP is handled; the
  * rest on the loop thread. */

@@ -148,6 +148,7 @@ static void pc_end(cardea_pc *pc, const char *reason) {
 	cardea_handle *h = pc->handle;
 	CARDEA_LOG(CARDEA_LOG_INFO, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] PeerConnection closed (%s)",
 		pc->sid, pc->hid, reason ? reason : "detach");
+	cardea_pc_offer_reset(pc);
 	if (!cardea_loop_is_current(pc->loop)) {
 		/* Wait for the loop first: once this returns no media callback is
 		 * running or will run, so hangup_media is really the last one. */
@@ -168,6 +169,10 @@ static void pc_end(cardea_pc *pc, const char *reason) {
 			g_source_attach(pc->teardown, pc->loop->context);
 		}
 	}
+}
+
+void cardea_pc_priv_end(cardea_pc *pc, const char *reason) {
+	pc_end(pc, reason);
 }
 
 void cardea_pc_hangup(cardea_handle *h, const char *reason) {
@@ -195,6 +200,7 @@ void cardea_pc_free(cardea_pc *pc) {
 	g_ptr_array_free(pc->local_candidates, TRUE);
 	g_free(pc->remote_ufrag);
 	g_free(pc->remote_pwd);
+	cardea_sdp_free(pc->offer);
 	g_mutex_clear(&pc->mutex);
 	g_cond_clear(&pc->cond);
 	g_free(pc);
@@ -560,22 +566,6 @@ static void ice_receive_cb(cardea_ice *ice, guint8 *buf, gsize len, void *user_d
 
 /* ---- remote description (API thread parses, loop thread applies) ---- */
 
-typedef struct pc_remote {
-	cardea_pc *pc;
-	cardea_handle *handle;          /* ref: the pc lives as long as its handle */
-	gboolean fresh;                 /* new transport (first offer or after a hangup) */
-	gboolean restart;               /* ICE restart of the live transport (new remote credentials) */
-	gboolean controlling;
-	char *ufrag, *pwd;
-	char *local_ufrag, *local_pwd;  /* fresh or restart: the credentials our SDP announces */
-	char *fp_alg, *fp_value;
-	cardea_dtls_role role;
-	GPtrArray *candidates;          /* owned char* */
-	gboolean end_of_candidates;
-	guint8 mid_ext_id;
-	pc_media media[PC_MAX_MLINES];  /* remote fields only */
-	pc_data_sdp data;
-} pc_remote;
 
 static void pc_remote_free(gpointer data) {
 	pc_remote *r = data;
@@ -587,13 +577,17 @@ static void pc_remote_free(gpointer data) {
 	g_free(r->fp_alg);
 	g_free(r->fp_value);
 	g_ptr_array_free(r->candidates, TRUE);
+	if (r->local)
+		cardea_pc_priv_local_free(r->local);
 	g_free(r);
 }
 
-static gboolean create_transport(cardea_pc *pc, pc_remote *r) {
+/* The ICE agent (credentials chosen by the API thread: pc->local_*) and
+ * the RTCP timers; gathering starts with cardea_ice_gather. */
+static gboolean create_ice(cardea_pc *pc, gboolean controlling, const char *ufrag, const char *pwd) {
 	const cardea_settings *s = &cardea_gw->settings;
 	cardea_ice_options o = {
-		.controlling = r->controlling,
+		.controlling = controlling,
 		.lite = s->ice_lite,
 		.tcp = s->ice_tcp,
 		.stun_server = s->stun_server,
@@ -608,8 +602,8 @@ static gboolean create_transport(cardea_pc *pc, pc_remote *r) {
 		.local_addresses = local_addresses(),
 		.public_ips = public_ips(),
 		.consent_freshness = TRUE,
-		.ufrag = r->local_ufrag,
-		.pwd = r->local_pwd,
+		.ufrag = ufrag,
+		.pwd = pwd,
 	};
 	static const cardea_ice_callbacks icb = {
 		ice_candidate_cb, ice_gathering_done_cb, ice_state_cb, ice_receive_cb,
@@ -618,7 +612,17 @@ static gboolean create_transport(cardea_pc *pc, pc_remote *r) {
 	pc->ice = cardea_ice_new(pc->loop->context, &o, &icb, pc);
 	if (pc->ice == NULL)
 		return FALSE;
-	cardea_dtls_config dc = { .role = r->role, .mtu = (guint)s->dtls_mtu, .log_id = pc->hid };
+	pc->rtcp_timer = g_timeout_source_new_seconds(1);
+	g_source_set_callback(pc->rtcp_timer, rtcp_timer_cb, pc, NULL);
+	g_source_attach(pc->rtcp_timer, pc->loop->context);
+	cardea_pc_rtcp_start(pc);
+	return TRUE;
+}
+
+/* DTLS once the role and the peer's fingerprint are known (the remote
+ * offer, or the answer to ours; ICE may already be connected then). */
+static gboolean create_dtls(cardea_pc *pc, const pc_remote *r) {
+	cardea_dtls_config dc = { .role = r->role, .mtu = (guint)cardea_gw->settings.dtls_mtu, .log_id = pc->hid };
 	static const cardea_dtls_callbacks dcb = { dtls_send_cb, dtls_state_cb, cardea_pc_data_dtls_in };
 	GError *err = NULL;
 	pc->dtls = cardea_dtls_new(&dc, &dcb, pc, &err);
@@ -628,14 +632,56 @@ static gboolean create_transport(cardea_pc *pc, pc_remote *r) {
 		g_clear_error(&err);
 		return FALSE;
 	}
-	pc->rtcp_timer = g_timeout_source_new_seconds(1);
-	g_source_set_callback(pc->rtcp_timer, rtcp_timer_cb, pc, NULL);
-	g_source_attach(pc->rtcp_timer, pc->loop->context);
-	cardea_pc_rtcp_start(pc);
-	cardea_ice_set_remote_credentials(pc->ice, r->ufrag, r->pwd);
-	if (!cardea_ice_gather(pc->ice))
-		return FALSE;
+	if (pc->ice_connected) {
+		cardea_dtls_start(pc->dtls);
+		dtls_rearm(pc);
+	}
 	return TRUE;
+}
+
+static gboolean create_transport(cardea_pc *pc, pc_remote *r) {
+	if (!create_ice(pc, r->controlling, r->local_ufrag, r->local_pwd) || !create_dtls(pc, r))
+		return FALSE;
+	cardea_ice_set_remote_credentials(pc->ice, r->ufrag, r->pwd);
+	return cardea_ice_gather(pc->ice);
+}
+
+gboolean cardea_pc_priv_offer_transport(gpointer data) {
+	cardea_pc *pc = data;
+	if (!g_atomic_int_get(&pc->active))
+		return G_SOURCE_REMOVE;
+	teardown_loop(pc);
+	memset(pc->media, 0, sizeof(pc->media));
+	/* Credentials were chosen under the mutex by the offer builder. */
+	g_mutex_lock(&pc->mutex);
+	char *ufrag = g_strdup(pc->local_ufrag), *pwd = g_strdup(pc->local_pwd);
+	g_mutex_unlock(&pc->mutex);
+	/* RFC 8445 6.1.1: the offerer controls (ice.c keeps a lite agent controlled). */
+	gboolean ok = create_ice(pc, TRUE, ufrag, pwd) && cardea_ice_gather(pc->ice);
+	g_free(ufrag);
+	g_free(pwd);
+	if (!ok) {
+		ice_gathering_done_cb(NULL, pc);
+		pc_end(pc, "ICE gathering error");
+	}
+	return G_SOURCE_REMOVE;
+}
+
+gboolean cardea_pc_priv_offer_restart(gpointer data) {
+	cardea_pc *pc = data;
+	if (!g_atomic_int_get(&pc->active) || pc->ice == NULL)
+		return G_SOURCE_REMOVE;
+	g_mutex_lock(&pc->mutex);
+	char *ufrag = g_strdup(pc->local_ufrag), *pwd = g_strdup(pc->local_pwd);
+	g_mutex_unlock(&pc->mutex);
+	if (!cardea_ice_restart(pc->ice, ufrag, pwd))
+		pc_end(pc, "ICE failed");
+	else
+		CARDEA_LOG(CARDEA_LOG_INFO, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] ICE restart (our offer)",
+			pc->sid, pc->hid);
+	g_free(ufrag);
+	g_free(pwd);
+	return G_SOURCE_REMOVE;
 }
 
 static gboolean apply_remote(gpointer data) {
@@ -662,6 +708,16 @@ static gboolean apply_remote(gpointer data) {
 		CARDEA_LOG(CARDEA_LOG_INFO, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] ICE restart",
 			pc->sid, pc->hid);
 	}
+	if (r->local && pc->ice == NULL)
+		return G_SOURCE_REMOVE;     /* our offer's transport failed: already ended */
+	if (r->create_dtls && pc->dtls == NULL && !create_dtls(pc, r)) {
+		pc_end(pc, "DTLS error");
+		return G_SOURCE_REMOVE;
+	}
+	if (r->set_credentials && !cardea_ice_set_remote_credentials(pc->ice, r->ufrag, r->pwd)) {
+		pc_end(pc, "ICE failed");
+		return G_SOURCE_REMOVE;
+	}
 	pc->mid_ext_id = r->mid_ext_id;
 	for (int i = 0; i < PC_MAX_MLINES; i++) {
 		pc_media *m = &pc->media[i], *rm = &r->media[i];
@@ -679,6 +735,8 @@ static gboolean apply_remote(gpointer data) {
 		cardea_pc_sim_apply_remote(&m->sim, &rm->sim);
 	}
 	pc->data_remote = r->data;
+	if (r->local)
+		cardea_pc_priv_apply_local(r->local);
 	cardea_pc_data_maybe_start(pc);
 	for (guint i = 0; i < r->candidates->len; i++)
 		cardea_ice_add_remote_candidate(pc->ice, g_ptr_array_index(r->candidates, i));
@@ -687,8 +745,11 @@ static gboolean apply_remote(gpointer data) {
 	return G_SOURCE_REMOVE;
 }
 
-static cardea_pc *pc_new(cardea_handle *h) {
-	cardea_pc *pc = g_new0(cardea_pc, 1);
+cardea_pc *cardea_pc_priv_get(cardea_handle *h) {
+	cardea_pc *pc = pc_of(h);
+	if (pc != NULL)
+		return pc;
+	pc = g_new0(cardea_pc, 1);
 	pc->handle = h;
 	pc->sid = h->session->id;
 	pc->hid = h->id;
@@ -696,10 +757,20 @@ static cardea_pc *pc_new(cardea_handle *h) {
 	g_mutex_init(&pc->mutex);
 	g_cond_init(&pc->cond);
 	pc->local_candidates = g_ptr_array_new_with_free_func(g_free);
+	/* RFC 3264 5: one session id for every description we send, the
+	 * version grows with each (63 bits: some parsers choke on more). */
+	pc->sdp_sess_id = ((guint64)g_random_int() << 31 ^ g_random_int()) & G_GINT64_CONSTANT(0x3fffffffffffffff);
+	pc->sdp_version = 0;
+	/* A client offer (API thread) and a plugin offer (its own thread) may
+	 * race to create it: one wins, the other uses the winner's. */
+	if (!g_atomic_pointer_compare_and_exchange(&h->pc, NULL, pc)) {
+		cardea_pc_free(pc);
+		pc = pc_of(h);
+	}
 	return pc;
 }
 
-static guint32 new_ssrc(void) {
+guint32 cardea_pc_priv_new_ssrc(void) {
 	guint32 v;
 	do {
 		v = g_random_int();
@@ -708,6 +779,7 @@ static guint32 new_ssrc(void) {
 }
 
 static gboolean trickle_apply(gpointer data);
+static void drain_trickles(cardea_handle *h, cardea_pc *pc);
 
 int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	const char *type = json_string_value(json_object_get(jsep, "type"));
@@ -730,7 +802,9 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	for (guint i = 0; i < sdp->n_mlines && first == NULL; i++)
 		if (cardea_sdp_mline_is_active(sdp->mlines[i]))
 			first = sdp->mlines[i];
-	if (first == NULL || sdp->n_mlines > PC_MAX_MLINES) {
+	/* An answer may reject every m-line of a re-offer that disabled them all
+	 * (the transport stays up): pc-offer.c decides. */
+	if ((first == NULL && offer) || sdp->n_mlines > PC_MAX_MLINES) {
 		cardea_sdp_free(sdp);
 		*reason = g_strdup_printf("JSEP error: invalid SDP (%s)",
 			first ? "too many m-lines" : "no active m-line");
@@ -738,11 +812,13 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	}
 	pc_remote *r = g_new0(pc_remote, 1);
 	r->candidates = g_ptr_array_new_with_free_func(g_free);
+	if (first == NULL)
+		first = sdp->mlines[0];     /* only for the lookups below: nothing is active */
 	r->ufrag = g_strdup(cardea_sdp_mline_ice_ufrag(sdp, first));
 	r->pwd = g_strdup(cardea_sdp_mline_ice_pwd(sdp, first));
 	const cardea_sdp_fingerprint *fp = cardea_sdp_mline_fingerprint(sdp, first);
-	r->fp_alg = g_strdup(fp->algorithm);
-	r->fp_value = g_strdup(fp->value);
+	r->fp_alg = g_strdup(fp ? fp->algorithm : NULL);
+	r->fp_value = g_strdup(fp ? fp->value : NULL);
 	cardea_sdp_setup setup = cardea_sdp_mline_setup(sdp, first);
 	/* Like Janus we take the DTLS client role whenever the peer lets us
 	 * (offer actpass/passive, or an answer saying passive). */
@@ -775,14 +851,40 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	}
 
 	cardea_pc_data_remote_sdp(sdp, &r->data);
-	cardea_pc *pc = pc_of(h);
-	if (pc == NULL) {
-		pc = pc_new(h);
-		g_atomic_pointer_set(&h->pc, pc);
+	cardea_pc *pc = offer ? cardea_pc_priv_get(h) : pc_of(h);
+	r->pc = pc;
+	cardea_handle_ref(h);
+	r->handle = h;
+	if (!offer) {
+		/* The answer to our offer: pc-offer.c checks it against the offer
+		 * and works out our negotiated half. */
+		int code = pc ? cardea_pc_offer_answer(pc, sdp, r, reason) : CARDEA_ERROR_UNEXPECTED_ANSWER;
+		if (pc == NULL)
+			*reason = g_strdup("Unexpected ANSWER (no OFFER)");
+		cardea_sdp_free(sdp);
+		if (code != 0) {
+			pc_remote_free(r);
+			return code;
+		}
+		cardea_loop_invoke(pc->loop, apply_remote, r, pc_remote_free);
+		drain_trickles(h, pc);
+		return 0;
 	}
 	gboolean fresh = !g_atomic_int_get(&pc->active);
 	json_t *trickle = json_object_get(jsep, "trickle");
 	g_mutex_lock(&pc->mutex);
+	if (pc->offer_pending) {
+		/* Glare: both sides offered. Ours stands; the client answers it first. */
+		g_mutex_unlock(&pc->mutex);
+		cardea_sdp_free(sdp);
+		pc_remote_free(r);
+		*reason = g_strdup("JSEP error: an offer from the gateway is pending (answer it first)");
+		return CARDEA_ERROR_WEBRTC_STATE;
+	}
+	/* A live DTLS association keeps its roles (RFC 8842 5.5): an answer to
+	 * a re-offer repeats the role we have, whatever the offer allows. */
+	if (!fresh)
+		r->role = pc->role;
 	/* New remote credentials on a live transport = ICE restart (same ones: a
 	 * plain renegotiation). Our new credentials are chosen here, not on the
 	 * loop, so the answer can never carry stale ones. */
@@ -812,15 +914,12 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	for (guint i = 0; i < sdp->n_mlines; i++) {
 		g_strlcpy(pc->mids[i], r->media[i].mid, sizeof(pc->mids[i]));
 		if (pc->local_ssrcs[i] == 0)
-			pc->local_ssrcs[i] = new_ssrc();
+			pc->local_ssrcs[i] = cardea_pc_priv_new_ssrc();
 		if (pc->local_rtx_ssrcs[i] == 0)
-			pc->local_rtx_ssrcs[i] = new_ssrc();
+			pc->local_rtx_ssrcs[i] = cardea_pc_priv_new_ssrc();
 	}
 	g_mutex_unlock(&pc->mutex);
 	cardea_sdp_free(sdp);
-	r->pc = pc;
-	cardea_handle_ref(h);
-	r->handle = h;
 	r->fresh = fresh;
 	r->restart = restart;
 	if (fresh)
@@ -828,8 +927,12 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 			pc->sid, pc->hid, pc->loop->index, r->role == CARDEA_DTLS_ROLE_ACTIVE ? "client" : "server");
 	g_atomic_int_set(&pc->active, 1);
 	cardea_loop_invoke(pc->loop, apply_remote, r, pc_remote_free);
+	drain_trickles(h, pc);
+	return 0;
+}
 
-	/* Trickles that came before this SDP. */
+/* Trickles that came before the SDP they belong to. */
+static void drain_trickles(cardea_handle *h, cardea_pc *pc) {
 	g_mutex_lock(&h->mutex);
 	GQueue queued = h->pending_candidates;
 	g_queue_init(&h->pending_candidates);
@@ -849,7 +952,6 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 		CARDEA_LOG(CARDEA_LOG_WARN, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] dropped %u trickle candidate(s) "
 			"queued for more than candidates_timeout (%d s)", pc->sid, pc->hid, expired,
 			cardea_gw->settings.candidates_timeout);
-	return 0;
 }
 
 /* ---- trickle ---- */
@@ -889,7 +991,12 @@ gboolean cardea_pc_trickle(cardea_handle *h, json_t *candidate) {
 	g_mutex_lock(&pc->mutex);
 	gboolean other = (json_is_string(mid) && strcmp(json_string_value(mid), pc->mids[pc->bundle_index]) != 0) ||
 		(mid == NULL && json_is_integer(index) && json_integer_value(index) != (json_int_t)pc->bundle_index);
+	/* Before the answer to an offer of ours that (re)starts ICE the agent has
+	 * no remote credentials: queue on the handle, the answer drains it. */
+	gboolean early = pc->offer_pending && (pc->offer_fresh || pc->offer_restart);
 	g_mutex_unlock(&pc->mutex);
+	if (early)
+		return FALSE;
 	if (other)
 		return TRUE;
 	pc_trickle *t = g_new0(pc_trickle, 1);
@@ -919,6 +1026,15 @@ static void send_rtp_loop(cardea_pc *pc, const cardea_rtp_packet *packet) {
 	if (!m->active || !m->send || srtp == NULL || packet->length < CARDEA_RTP_HEADER_SIZE ||
 			packet->length > CARDEA_RTP_PACKET_MAX)
 		return;
+	/* Only what the peer accepted (an answer may keep a subset of an offer). */
+	guint8 pt = packet->buffer[1] & 0x7f;
+	gboolean accepted = FALSE;
+	for (guint k = 0; k < m->n_local_pts && !accepted; k++)
+		accepted = m->local_pts[k] == pt;
+	if (!accepted) {
+		pc->pt_drops++;
+		return;
+	}
 	memcpy(pc->scratch, packet->buffer, packet->length);
 	cardea_rtp_set_ssrc(pc->scratch, m->local_ssrc);
 	gsize len = packet->length;

@@ -3,7 +3,7 @@
  * webrtcup) and to the plugin's media callbacks.
  *
  * Ownership: a handle owns at most one cardea_pc (h->pc), created by the
- * first client jsep and kept across hangups (a new offer after a hangup
+ * first client offer or plugin offer (pc-offer.c) and kept across hangups (a new offer after a hangup
  * gets fresh ICE/DTLS in the same struct). cardea_pc_destroy() (detach)
  * closes the transport; the struct itself is freed with the handle
  * (cardea_pc_free from the handle's last unref), so whoever holds a handle
@@ -30,14 +30,17 @@ typedef struct cardea_pc cardea_pc;
 /* API thread, after check_jsep accepted `jsep`: parses and validates the SDP
  * (465 with the parser's message), creates or re-arms the PC on a loop, sets
  * the remote ICE credentials/candidates and the DTLS role/fingerprint, and
- * applies trickles queued on the handle. 0, or an error code with *reason
+ * applies trickles queued on the handle. An answer must match the pending
+ * gateway offer (469 without one, 465 when it does not fit); an offer while
+ * one of ours is pending is glare (471). 0, or an error code with *reason
  * (g_free). */
 int cardea_pc_process_remote(struct cardea_handle *h, json_t *jsep, char **reason);
 
-/* Any thread (plugin push_event): turns the plugin's SDP in `jsep` into the
- * full local SDP (ICE credentials, candidates after a bounded wait for
- * gathering, fingerprint, setup, BUNDLE, rtcp-mux, ssrc/msid). Returns a new
- * jsep (new reference) or NULL with *reason (g_free). */
+/* Any thread (plugin push_event): turns the plugin's SDP in `jsep` (an
+ * answer, or an offer: see pc-offer.c) into the full local SDP (ICE
+ * credentials, candidates after a bounded wait for gathering, fingerprint,
+ * setup, BUNDLE, rtcp-mux, ssrc/msid). Returns a new jsep (new reference)
+ * or NULL with *reason (g_free). */
 json_t *cardea_pc_local_jsep(struct cardea_handle *h, json_t *jsep, char **reason);
 
 /* API thread: a validated trickle candidate object ({"candidate",...} or

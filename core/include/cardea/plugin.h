@@ -29,6 +29,7 @@
 #include "cardea/config.h"
 #include "cardea/rtp.h"
 #include "cardea/data.h"
+#include "cardea/auth.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,7 +78,24 @@ typedef struct cardea_plugin_core {
 	 * NULL) ties it to the request it answers. `message` becomes
 	 * plugindata.data and `jsep` the event's jsep; both are borrowed (the core
 	 * takes its own references). Returns 0, or a negative value when the
-	 * session is gone or the arguments are invalid. */
+	 * session is gone or the arguments are invalid (-3: the SDP could not be
+	 * completed; nothing was sent).
+	 *
+	 * jsep {"type":"answer","sdp":S} answers the client's offer. jsep
+	 * {"type":"offer","sdp":S} starts a negotiation from the gateway (first
+	 * offer, or a re-offer on a live PeerConnection; "restart":true also
+	 * restarts ICE). In both, S is only the media half written with
+	 * cardea/sdp.h (m-lines with a=mid, direction, payload types with
+	 * rtpmap/fmtp/rtcp-fb, extmaps, optional msid); the core adds the rest
+	 * (o=, BUNDLE, ICE credentials and candidates, fingerprint, a=setup --
+	 * actpass in offers --, rtcp-mux, its SSRCs, and for offers an rtx
+	 * payload + FID SSRC per video codec offering nack when S has none).
+	 * A re-offer keeps every m-line slot and mid of the session (disable
+	 * with port 0, append new ones); ICE, DTLS and SRTP carry on. The
+	 * client's answer reaches handle_message only after the core applied
+	 * it (a bad one is refused with a Janus error and never reaches you);
+	 * media on m-line i of your offer is packet->mindex i both ways. Only
+	 * one offer may wait for its answer at a time (-3 otherwise). */
 	int (*push_event)(cardea_plugin_session *session, cardea_plugin *plugin,
 		const char *transaction, json_t *message, json_t *jsep);
 	/* Asks the core to close the handle's PeerConnection (hangup event,
@@ -117,7 +135,19 @@ typedef struct cardea_plugin_core {
 	 * current PeerConnection: set it again after a new negotiation, e.g. in
 	 * setup_media. Any thread; the same handover rules as relay_rtp. */
 	void (*send_remb)(cardea_plugin_session *session, uint32_t bitrate);
-	void *_reserved[12];
+	/* Asks the auth module (cardea/auth.h) whether the handle's client may do
+	 * `action` ("videoroom.join.publisher", ...; docs/auth.md lists them).
+	 * `target` (borrowed, may be NULL) adds the action's details, e.g.
+	 * {"room": 1234, "display": "Bob"}; a "token" member in it replaces the
+	 * token the client attached with. `done` gets the decision (transfer
+	 * full; read it with cardea_auth_allowed/_permission/_room_allowed) once,
+	 * from any thread: with no auth module at once, inside this call, with
+	 * {"allow": true}. Never call it holding a lock `done` takes. A denied
+	 * action must answer the plugin's "unauthorized" error and create no
+	 * state. Any thread; never blocks. */
+	void (*auth_check)(cardea_plugin_session *session, const char *action, json_t *target,
+		cardea_auth_done_fn done, void *user_data);
+	void *_reserved[11];
 } cardea_plugin_core;
 
 struct cardea_plugin {
@@ -160,7 +190,11 @@ struct cardea_plugin {
 	/* One complete data channel message from the peer, on the channel named
 	 * packet->label. Borrowed (see cardea/data.h). */
 	void (*incoming_data)(cardea_plugin_session *session, cardea_data_packet *packet);
-	void *_reserved[11];
+	/* Optional: gauges for Prometheus /metrics, e.g. {"rooms": 3,
+	 * "participants": 12}: an object of numbers (new reference), exported as
+	 * cardea_plugin_<name>{plugin="<package>"}. Any thread, must be quick. */
+	json_t *(*query_metrics)(void);
+	void *_reserved[10];
 };
 
 /* ---- A per-plugin request queue with its own thread ----
