@@ -2,6 +2,8 @@
  * table per scope. Runs on the API thread. */
 #include <string.h>
 #include "admin.h"
+#include "auth.h"
+#include "metrics.h"
 #include "api-errors.h"
 #include "gateway.h"
 #include "ids.h"
@@ -284,24 +286,86 @@ static void admin_message_plugin(admin_req *r) {
 	cardea_api_queue_admin_plugin(r->ctx, m, r->env->transaction, request);
 }
 
-static void admin_query_transport(admin_req *r) {
-	json_t *name = need(r, "transport", JSON_STRING, "a string");
+/* query_transport / query_eventhandler: finds the module named by the
+ * member `key` among `mods` and answers what `query` returns for the
+ * request's "request" (an empty object when absent). */
+typedef json_t *(*module_query_fn)(cardea_loaded_module *m, json_t *request);
+
+static void query_module(admin_req *r, GPtrArray *mods, const char *key, const char *what, module_query_fn query) {
+	json_t *name = need(r, key, JSON_STRING, "a string");
 	if (name == NULL)
 		return;
 	json_t *request = json_object_get(r->root, "request");
-	for (guint i = 0; i < cardea_gw->transports->len; i++) {
-		cardea_loaded_module *m = g_ptr_array_index(cardea_gw->transports, i);
+	for (guint i = 0; i < mods->len; i++) {
+		cardea_loaded_module *m = g_ptr_array_index(mods, i);
 		if (strcmp(m->info->package, json_string_value(name)) != 0)
 			continue;
-		json_t *response = m->ops.transport.query_transport(request ? request : json_object());
+		/* The module borrows the request: an empty one made here is ours to drop. */
+		json_t *empty = request ? NULL : json_object();
+		json_t *response = query(m, request ? request : empty);
+		json_decref(empty);
 		json_t *reply = success(r);
 		json_object_set_new(reply, "response", response ? response : json_object());
 		cardea_api_reply(r->ctx, reply);
 		return;
 	}
-	char *reason = g_strdup_printf("No such transport '%s'", json_string_value(name));
+	char *reason = g_strdup_printf("No such %s '%s'", what, json_string_value(name));
 	fail(r, CARDEA_ERROR_PLUGIN_NOT_FOUND, reason);
 	g_free(reason);
+}
+
+static json_t *transport_query(cardea_loaded_module *m, json_t *request) {
+	return m->ops.transport.query_transport(request);
+}
+
+static json_t *events_query(cardea_loaded_module *m, json_t *request) {
+	return m->ops.events.handle_request(request);
+}
+
+static void admin_query_transport(admin_req *r) {
+	query_module(r, cardea_gw->transports, "transport", "transport", transport_query);
+}
+
+/* Janus's query_eventhandler: {"handler": package, "request": {...}}. */
+static void admin_query_eventhandler(admin_req *r) {
+	query_module(r, cardea_gw->events, "handler", "event handler", events_query);
+}
+
+/* Auth modules: list_auth, and auth_request {"module"?, "request": {...}}
+ * (e.g. {"request": "flush"} empties auth_http's cache). */
+static void admin_list_auth(admin_req *r) {
+	json_t *reply = success(r);
+	json_object_set_new(reply, "auth", cardea_auth_list());
+	cardea_api_reply(r->ctx, reply);
+}
+
+static void admin_auth_request(admin_req *r) {
+	json_t *module = json_object_get(r->root, "module");
+	if (module != NULL && !json_is_string(module)) {
+		fail(r, CARDEA_ERROR_INVALID_ELEMENT_TYPE, "Invalid element type (module should be a string)");
+		return;
+	}
+	json_t *request = need(r, "request", JSON_OBJECT, "an object");
+	if (request == NULL)
+		return;
+	gboolean found = FALSE;
+	json_t *response = cardea_auth_admin(json_string_value(module), request, &found);
+	if (!found) {
+		fail(r, CARDEA_ERROR_PLUGIN_NOT_FOUND, "No such auth module");
+		return;
+	}
+	json_t *reply = success(r);
+	json_object_set_new(reply, "response", response ? response : json_object());
+	cardea_api_reply(r->ctx, reply);
+}
+
+/* Prometheus text for the HTTP transport's /metrics (metrics.h). */
+static void admin_metrics(admin_req *r) {
+	json_t *reply = success(r);
+	char *text = cardea_metrics_text();
+	json_object_set_new(reply, "metrics", json_string(text));
+	g_free(text);
+	cardea_api_reply(r->ctx, reply);
 }
 
 /* ---- session scope ---- */
@@ -385,6 +449,10 @@ static const admin_entry global_requests[] = {
 	{ "remove_token", admin_remove_token },
 	{ "message_plugin", admin_message_plugin },
 	{ "query_transport", admin_query_transport },
+	{ "query_eventhandler", admin_query_eventhandler },
+	{ "list_auth", admin_list_auth },
+	{ "auth_request", admin_auth_request },
+	{ "metrics", admin_metrics },
 	{ NULL, NULL },
 };
 

@@ -17,6 +17,7 @@
 #include "api.h"
 #include "api-errors.h"
 #include "admin.h"
+#include "auth.h"
 #include "gateway.h"
 #include "ids.h"
 #include "tokens.h"
@@ -30,6 +31,7 @@ typedef enum {
 	ITEM_TEXT,            /* a request from a transport */
 	ITEM_TRANSPORT_GONE,  /* a connection dropped */
 	ITEM_DETACH,          /* a handle to detach (plugin end_session, admin) */
+	ITEM_AUTH_DONE,       /* the auth module answered a deferred create/attach */
 	ITEM_STOP,
 } item_kind;
 
@@ -41,6 +43,8 @@ typedef struct api_item {
 	guint64 path_session;
 	guint64 path_handle;
 	cardea_handle *handle;        /* owned ref (ITEM_DETACH) */
+	json_t *root;                 /* owned (ITEM_AUTH_DONE): the request to resume */
+	json_t *decision;             /* owned (ITEM_AUTH_DONE) */
 } api_item;
 
 typedef enum { TASK_MESSAGE, TASK_ADMIN_PLUGIN } task_kind;
@@ -314,6 +318,72 @@ static gboolean request_auth_ok(json_t *root, gboolean *by_token) {
 		json_string_value(json_object_get(root, "token")), by_token);
 }
 
+/* ---- auth module hook (core/auth.h) ----
+ * create and attach wait for the auth module without blocking this thread:
+ * the request is parked with its reply context, and the answer comes back
+ * as an ITEM_AUTH_DONE that re-runs the request with `auth_granted` set
+ * (everything is validated again, as the session may have gone meanwhile). */
+
+static json_t *auth_granted;      /* API thread only: the decision of the request being resumed */
+
+static void push_item(api_item *item);
+
+/* Any thread: the module's answer, queued back to the API thread. */
+static void auth_resume(json_t *decision, void *data) {
+	api_item *item = data;
+	item->decision = decision;
+	if (g_atomic_int_get(&api_stopping)) {
+		/* Shutdown (cardea_auth_cancel_all, or a late answer before it):
+		 * the API thread is gone or going; answer here, transports still live. */
+		cardea_api_reply_error(&item->ctx, 0, json_string_value(json_object_get(item->root, "transaction")),
+			CARDEA_ERROR_UNKNOWN, "Server shutting down");
+		cardea_transport_session_unref(item->ctx.ts);
+		json_decref(item->root);
+		json_decref(item->decision);
+		g_free(item);
+		return;
+	}
+	push_item(item);
+}
+
+/* Returns TRUE when the request was handed to the auth module (and will be
+ * resumed later), FALSE when it may go on now (no module, or resumed). */
+static gboolean auth_defer(const cardea_api_ctx *ctx, json_t *root, json_t *auth_request) {
+	if (auth_granted != NULL || !cardea_auth_enabled()) {
+		json_decref(auth_request);
+		return FALSE;
+	}
+	api_item *item = g_new0(api_item, 1);
+	item->kind = ITEM_AUTH_DONE;
+	item->ctx = *ctx;
+	cardea_transport_session_ref(ctx->ts);
+	item->root = json_incref(root);
+	json_t *token = json_object_get(root, "token");
+	if (json_is_string(token))
+		json_object_set(auth_request, "token", token);
+	cardea_auth_check(auth_request, auth_resume, item);
+	json_decref(auth_request);
+	return TRUE;
+}
+
+static void process_object(const cardea_api_ctx *ctx, json_t *root, guint64 path_session, guint64 path_handle);
+
+static void auth_finish(api_item *item) {
+	if (!cardea_auth_allowed(item->decision)) {
+		const char *why = json_string_value(json_object_get(item->decision, "reason"));
+		char *reason = g_strdup_printf("Unauthorized request (%s)", why ? why : "denied");
+		json_int_t sid = 0;
+		read_id(item->root, "session_id", &sid);
+		cardea_api_reply_error(&item->ctx, sid > 0 ? (guint64)sid : 0,
+			json_string_value(json_object_get(item->root, "transaction")), CARDEA_ERROR_UNAUTHORIZED, reason);
+		g_free(reason);
+		return;
+	}
+	auth_granted = item->decision;
+	process_object(&item->ctx, item->root, 0, 0);
+	auth_granted = NULL;
+}
+
 /* ---- requests ---- */
 
 static void handle_create(const cardea_api_ctx *ctx, const cardea_api_envelope *env) {
@@ -369,6 +439,9 @@ static void handle_attach(const cardea_api_ctx *ctx, json_t *root, const cardea_
 		g_free(reason);
 		return;
 	}
+	if (auth_defer(ctx, root, json_pack("{s:s, s:I, s:s, s:s?}", "action", "handle.attach",
+			"session_id", (json_int_t)s->id, "plugin", package, "opaque_id", json_string_value(opaque))))
+		return;
 	int code = 0;
 	char *reason = NULL;
 	cardea_handle *h = cardea_handle_create(s, m, json_string_value(opaque), &code, &reason);
@@ -377,6 +450,8 @@ static void handle_attach(const cardea_api_ctx *ctx, json_t *root, const cardea_
 		g_free(reason);
 		return;
 	}
+	/* Plugin auth checks reuse the attach token and know who attached. */
+	cardea_handle_set_auth(h, json_string_value(json_object_get(root, "token")), auth_granted);
 	CARDEA_LOG(CARDEA_LOG_VERB, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] attached to %s",
 		s->id, h->id, package);
 	json_t *reply = reply_new("success", s->id, env->transaction);
@@ -418,8 +493,9 @@ static int check_jsep(cardea_handle *h, json_t *jsep, char **reason) {
 		*reason = g_strdup("JSEP error: invalid SDP (it must start with v=0)");
 		return CARDEA_ERROR_JSEP_INVALID_SDP;
 	}
-	if (g_ascii_strcasecmp(t, "answer") == 0 &&
-			!g_atomic_int_compare_and_exchange(&h->server_offer_pending, 1, 0)) {
+	/* Cleared by the PC once an answer is accepted: a refused answer leaves
+	 * the offer pending so the client can try again. */
+	if (g_ascii_strcasecmp(t, "answer") == 0 && !g_atomic_int_get(&h->server_offer_pending)) {
 		*reason = g_strdup("Unexpected ANSWER (no OFFER)");
 		return CARDEA_ERROR_UNEXPECTED_ANSWER;
 	}
@@ -715,6 +791,8 @@ static void janus_request(const cardea_api_ctx *ctx, json_t *root, const cardea_
 			cardea_api_reply_error(ctx, 0, tr, CARDEA_ERROR_UNAUTHORIZED, NULL);
 			return;
 		}
+		if (auth_defer(ctx, root, json_pack("{s:s}", "action", "session.create")))
+			return;
 		handle_create(ctx, env);
 		return;
 	}
@@ -833,6 +911,8 @@ static void process_text(api_item *item) {
 static void api_item_free(api_item *item) {
 	cardea_transport_session_unref(item->ctx.ts);
 	cardea_handle_unref(item->handle);
+	json_decref(item->root);
+	json_decref(item->decision);
 	g_free(item->text);
 	g_free(item);
 }
@@ -857,6 +937,9 @@ static gpointer api_thread_main(gpointer data) {
 			break;
 		case ITEM_DETACH:
 			cardea_handle_detach(item->handle, TRUE);
+			break;
+		case ITEM_AUTH_DONE:
+			auth_finish(item);
 			break;
 		case ITEM_STOP:
 			cardea_sessions_destroy_all();
@@ -890,7 +973,8 @@ static void core_incoming_request(cardea_transport *transport, cardea_transport_
 	item->kind = ITEM_TEXT;
 	item->ctx = ctx;
 	cardea_transport_session_ref(ts);
-	item->text = g_memdup2(text ? text : "", len);
+	/* Never NULL (g_memdup2 gives NULL for 0 bytes): the parser offsets it. */
+	item->text = text && len ? g_memdup2(text, len) : g_strdup("");
 	item->len = text ? len : 0;
 	item->path_session = path_session_id;
 	item->path_handle = path_handle_id;
@@ -1010,11 +1094,40 @@ static bool core_events_is_enabled(void) {
 static void core_notify_event(cardea_plugin *plugin, cardea_plugin_session *app, json_t *event) {
 	cardea_handle *h = live_handle(app);
 	cardea_loaded_module *m = cardea_gateway_plugin_module(plugin);
+	/* {"event": "joined", ...} from the videoroom becomes type "videoroom.joined"
+	 * (docs/events.md); events without a name stay "plugin.event". */
+	const char *name = json_string_value(json_object_get(event, "event"));
+	char *type = name && m && m->info->name ? g_strdup_printf("%s.%s", m->info->name, name) : g_strdup("plugin.event");
 	json_t *data = json_pack("{s:s?, s:o}", "plugin", m ? m->info->package : NULL, "data", event);
-	cardea_gateway_emit_event("plugin.event", h ? h->session->id : 0, h ? h->id : 0, data);
+	cardea_gateway_emit_event(type, h ? h->session->id : 0, h ? h->id : 0, data);
+	g_free(type);
+}
+
+/* Plugin-declared guarded actions: the request carries what the core knows
+ * of the handle (ids, plugin, the attach token and user) plus the plugin's target. */
+static void core_auth_check(cardea_plugin_session *app, const char *action, json_t *target,
+		cardea_auth_done_fn done, void *user_data) {
+	cardea_handle *h = live_handle(app);
+	if (h == NULL || action == NULL) {
+		done(cardea_auth_deny_new(h ? "no action" : "handle gone"), user_data);
+		return;
+	}
+	json_t *req = json_pack("{s:s, s:I, s:I, s:s}", "action", action,
+		"session_id", (json_int_t)h->session->id, "handle_id", (json_int_t)h->id,
+		"plugin", h->plugin->info->package);
+	if (h->auth_token)
+		json_object_set_new(req, "token", json_string(h->auth_token));
+	const char *uid = json_string_value(json_object_get(h->auth_decision, "user_id"));
+	if (uid)
+		json_object_set_new(req, "user_id", json_string(uid));
+	if (json_is_object(target))
+		json_object_update(req, target);
+	cardea_auth_check(req, done, user_data);
+	json_decref(req);
 }
 
 void cardea_api_fill_plugin_core(cardea_plugin_core *core) {
+	core->auth_check = core_auth_check;
 	core->push_event = core_push_event;
 	core->close_pc = core_close_pc;
 	core->end_session = core_end_session;
@@ -1045,12 +1158,14 @@ void cardea_api_stop(void) {
 	push_item(stop);
 	g_thread_join(api_thread);
 	api_thread = NULL;
+	/* Requests still waiting for the auth module get their answer now. */
+	cardea_auth_cancel_all();
 	/* Let running plugin calls finish; their replies still reach live transports. */
 	g_thread_pool_free(workers, FALSE, TRUE);
 	workers = NULL;
 	api_item *item;
 	while ((item = g_async_queue_try_pop(api_queue)) != NULL) {
-		if (item->kind == ITEM_TEXT) {
+		if (item->kind == ITEM_TEXT || item->kind == ITEM_AUTH_DONE) {
 			cardea_api_reply_error(&item->ctx, 0, NULL, CARDEA_ERROR_UNKNOWN, "Server shutting down");
 		}
 		api_item_free(item);

@@ -1,7 +1,25 @@
 #include <string.h>
 #include "gateway.h"
+#include "api.h"
+#include "session.h"
+#include "tokens.h"
 
 cardea_gateway *cardea_gw;
+
+void cardea_gateway_init(cardea_gateway *gw) {
+	gw->accepting = 1;
+	gw->start_time = g_get_monotonic_time();
+	gw->plugins = g_ptr_array_new();
+	gw->transports = g_ptr_array_new();
+	gw->auth = g_ptr_array_new();
+	gw->events = g_ptr_array_new();
+	cardea_tokens_init(gw->settings.token_auth ? gw->settings.token_auth_secret : NULL);
+	cardea_sessions_init();
+	cardea_api_fill_plugin_core(&gw->plugin_core);
+	cardea_api_fill_transport_core(&gw->transport_core);
+	gw->auth_core.configs_folder = gw->settings.configs_folder;
+	gw->events_core.configs_folder = gw->settings.configs_folder;
+}
 
 static cardea_loaded_module *find_by_info(GPtrArray *mods, const void *info) {
 	for (guint i = 0; mods && i < mods->len; i++) {
@@ -30,8 +48,16 @@ cardea_loaded_module *cardea_gateway_transport_module(const cardea_transport *tr
 	return find_by_info(cardea_gw->transports, transport);
 }
 
+/* Installed-but-unconfigured events modules (is_active false) do not count. */
+static gboolean events_module_active(cardea_loaded_module *m) {
+	return m->ops.events.is_active == NULL || m->ops.events.is_active();
+}
+
 gboolean cardea_gateway_events_enabled(void) {
-	return cardea_gw && cardea_gw->events && cardea_gw->events->len > 0;
+	for (guint i = 0; cardea_gw && cardea_gw->events && i < cardea_gw->events->len; i++)
+		if (events_module_active(g_ptr_array_index(cardea_gw->events, i)))
+			return TRUE;
+	return FALSE;
 }
 
 void cardea_gateway_emit_event(const char *type, guint64 session_id, guint64 handle_id, json_t *data) {
@@ -48,7 +74,8 @@ void cardea_gateway_emit_event(const char *type, guint64 session_id, guint64 han
 		json_object_set_new(event, "data", data);
 	for (guint i = 0; i < cardea_gw->events->len; i++) {
 		cardea_loaded_module *m = g_ptr_array_index(cardea_gw->events, i);
-		m->ops.events.incoming_event(event);
+		if (events_module_active(m))
+			m->ops.events.incoming_event(event);
 	}
 	json_decref(event);
 }

@@ -33,6 +33,11 @@ typedef struct cardea_gateway {
 /* The one instance; NULL-safe to read after main() set it up. */
 extern cardea_gateway *cardea_gw;
 
+/* After the settings are loaded (main thread): the empty module arrays,
+ * tokens, the session table and the callback tables modules get. Shared by
+ * main.c and the in-process API fuzzer (tests/fuzz/fuzz_api.c). */
+void cardea_gateway_init(cardea_gateway *gw);
+
 /* Module lookups (arrays are read-only after start-up: no lock). */
 cardea_loaded_module *cardea_gateway_find_plugin(const char *package);
 cardea_loaded_module *cardea_gateway_plugin_module(const cardea_plugin *plugin);

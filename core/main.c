@@ -141,18 +141,7 @@ int main(int argc, char *argv[]) {
 	if (gw.settings.admin_secret == NULL)
 		CARDEA_LOG(CARDEA_LOG_WARN, "[main] no admin_secret set: the Admin API is open to whoever reaches its listeners");
 
-	gw.accepting = 1;
-	gw.start_time = g_get_monotonic_time();
-	gw.plugins = g_ptr_array_new();
-	gw.transports = g_ptr_array_new();
-	gw.auth = g_ptr_array_new();
-	gw.events = g_ptr_array_new();
-	cardea_tokens_init(gw.settings.token_auth ? gw.settings.token_auth_secret : NULL);
-	cardea_sessions_init();
-	cardea_api_fill_plugin_core(&gw.plugin_core);
-	cardea_api_fill_transport_core(&gw.transport_core);
-	gw.auth_core.configs_folder = gw.settings.configs_folder;
-	gw.events_core.configs_folder = gw.settings.configs_folder;
+	cardea_gateway_init(&gw);
 	/* The media stack exists before any plugin can negotiate. */
 	cardea_loops_start(gw.settings.event_loops);
 	if (!cardea_srtp_global_init(&error) || !cardea_dtls_context_init(gw.settings.cert_pem,

@@ -119,7 +119,34 @@ void cardea_session_touch(cardea_session *s) {
 	__atomic_store_n(&s->last_activity, g_get_monotonic_time(), __ATOMIC_RELAXED);
 }
 
+/* The client events that also matter to events modules (docs/events.md):
+ * every PeerConnection state change reaches the client through here, so
+ * one hook covers them all. Any thread; the modules only queue. */
+static void mirror_event(cardea_session *s, json_t *event) {
+	const char *kind = json_string_value(json_object_get(event, "janus"));
+	const char *type = NULL;
+	if (kind == NULL || !cardea_gateway_events_enabled())
+		return;
+	if (strcmp(kind, "webrtcup") == 0)
+		type = "webrtc.up";
+	else if (strcmp(kind, "hangup") == 0)
+		type = "webrtc.hangup";
+	else if (strcmp(kind, "slowlink") == 0)
+		type = "webrtc.slowlink";
+	else if (strcmp(kind, "media") == 0)
+		type = json_is_true(json_object_get(event, "receiving")) ? "media.on" : "media.off";
+	if (type == NULL)
+		return;
+	json_t *data = json_copy(event);
+	json_object_del(data, "janus");
+	json_object_del(data, "session_id");
+	json_object_del(data, "sender");
+	json_int_t hid = json_integer_value(json_object_get(event, "sender"));
+	cardea_gateway_emit_event(type, s->id, hid > 0 ? (guint64)hid : 0, data);
+}
+
 void cardea_session_send_event(cardea_session *s, json_t *event) {
+	mirror_event(s, event);
 	g_mutex_lock(&s->mutex);
 	cardea_transport_session *ts = s->source;
 	cardea_loaded_module *transport = s->source_transport;
@@ -305,8 +332,17 @@ static void handle_free(const cardea_refcount *ref) {
 	cardea_pc_free(h->pc);
 	g_mutex_clear(&h->mutex);
 	g_free(h->opaque_id);
+	g_free(h->auth_token);
+	json_decref(h->auth_decision);
 	cardea_session_unref(h->session);
 	g_free(h);
+}
+
+void cardea_handle_set_auth(cardea_handle *h, const char *token, json_t *decision) {
+	g_free(h->auth_token);
+	h->auth_token = g_strdup(token);
+	json_decref(h->auth_decision);
+	h->auth_decision = decision ? json_incref(decision) : NULL;
 }
 
 void cardea_handle_ref(cardea_handle *h) {

@@ -47,6 +47,11 @@ typedef struct cardea_handle {
 	GQueue pending_candidates;            /* owned json_t*: trickles waiting for the media stack */
 	struct cardea_pc *pc;                 /* owned (webrtc/pc.h): created by the first jsep, freed with the handle */
 	cardea_refcount ref;
+	/* Auth (core/auth.h): set once at attach on the API thread, read-only
+	 * afterwards: the token the client attached with and the auth module's
+	 * decision (NULL without an auth module). Both owned. */
+	char *auth_token;
+	json_t *auth_decision;
 } cardea_handle;
 
 void cardea_sessions_init(void);
@@ -84,6 +89,9 @@ guint cardea_sessions_count(void);
  * refused) / 490, *reason possibly set (g_free). API thread only. */
 cardea_handle *cardea_handle_create(cardea_session *session, cardea_loaded_module *plugin,
 	const char *opaque_id, int *code, char **reason);
+/* Records the attach token and auth decision (both copied/ref'd, may be
+ * NULL). API thread, right after cardea_handle_create. */
+void cardea_handle_set_auth(cardea_handle *handle, const char *token, json_t *decision);
 /* New ref or NULL. */
 cardea_handle *cardea_handle_find(cardea_session *session, guint64 id);
 void cardea_handle_ref(cardea_handle *handle);

@@ -30,7 +30,11 @@ typedef struct cardea_events {
 	void (*incoming_event)(json_t *event);
 	/* Optional: admin query_eventhandler. Returns a new reference or NULL. */
 	json_t *(*handle_request)(json_t *request);
-	void *_reserved[8];
+	/* Optional: false when the module is installed but not configured (no
+	 * config file): the core then neither counts it nor feeds it events.
+	 * Read once after init. NULL = always active. */
+	bool (*is_active)(void);
+	void *_reserved[7];
 } cardea_events;
 
 #ifdef __cplusplus

@@ -1,0 +1,3 @@
+module cardea.example/go-backend
+
+go 1.19
