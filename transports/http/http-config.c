@@ -25,7 +25,7 @@ static const char *const http_admin_keys[] = {
 static const char *const http_cors_keys[] = { "allow_origin", "enforce_cors", NULL };
 static const char *const http_cert_keys[] = { "cert_pem", "cert_key", "cert_pwd", NULL };
 static const char *const http_static_keys[] = { "enabled", "folder", "path", NULL };
-static const char *const http_sections[] = { "general", "admin", "cors", "certificates", "static", NULL };
+static const char *const http_sections[] = { "general", "admin", "cors", "certificates", "static", "whip", NULL };
 static const char *const http_no_keys[] = { NULL };
 
 const char *cardea_http_listener_name(http_listener_kind kind) {

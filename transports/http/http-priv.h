@@ -145,6 +145,8 @@ typedef struct http_req {
 	const http_listener *listener;    /* borrowed */
 	http_req_state state;
 	bool is_poll;                     /* a GET long poll (else an API request) */
+	bool is_metrics;                  /* GET /metrics on an admin listener: answer as Prometheus text */
+	bool is_whip;                     /* a WHIP/WHEP request (whip.c builds the response) */
 	bool too_large;                   /* body exceeded max_body_size: being discarded */
 	GByteArray *body;                 /* owned; NULL once submitted or discarded */
 	size_t discarded;                 /* body bytes dropped after the limit */

@@ -11,6 +11,7 @@
 
 #include "cardea/module.h"
 #include "http-priv.h"
+#include "whip.h"
 
 /* The peer's address for log lines ("?" when unknown). */
 static const char *http_peer(struct MHD_Connection *conn, char *buf, size_t size) {
@@ -313,7 +314,7 @@ static enum MHD_Result http_unsupported(http_req *req, const char *method) {
  * Only refusals that must not wait for the body happen here: a reply queued
  * this early makes MHD close the connection afterwards, which we want for
  * them but not for ordinary requests (long polls reuse their connection). */
-static enum MHD_Result http_early(http_req *req, const char *method) {
+static enum MHD_Result http_early(http_req *req, const char *url, const char *method) {
 	const http_settings *s = &cardea_http.settings;
 	struct MHD_Connection *conn = req->conn;
 	if (s->enforce_cors && s->allow_origin != NULL) {
@@ -321,7 +322,8 @@ static enum MHD_Result http_early(http_req *req, const char *method) {
 		if (origin != NULL && !g_str_has_prefix(origin, s->allow_origin))
 			return http_send_bare(req, MHD_HTTP_FORBIDDEN);
 	}
-	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+	/* WHIP/WHEP PATCHes carry a body too (an SDP fragment). */
+	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 && !(!strcmp(method, "PATCH") && cardea_whip_matches(url)))
 		return MHD_YES;
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	guint64 declared = cl != NULL ? g_ascii_strtoull(cl, NULL, 10) : 0;
@@ -344,10 +346,49 @@ static enum MHD_Result http_early(http_req *req, const char *method) {
 	return MHD_YES;
 }
 
+/* GET /metrics on an admin listener: the Admin API verb "metrics" (the core
+ * builds the text on its API thread), answered as Prometheus text. The admin
+ * secret comes as "Authorization: Bearer <secret>" (what Prometheus'
+ * `authorization` setting sends) or ?admin_secret=. */
+static enum MHD_Result http_submit_metrics(http_req *req) {
+	const char *secret = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "admin_secret");
+	const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (secret == NULL && auth != NULL && g_ascii_strncasecmp(auth, "Bearer ", 7) == 0)
+		secret = auth + 7;
+	json_t *r = json_pack("{s:s, s:s}", "janus", "metrics", "transaction", "metrics");
+	if (secret)
+		json_object_set_new(r, "admin_secret", json_string(secret));
+	char *text = json_dumps(r, JSON_COMPACT);
+	json_decref(r);
+	req->is_metrics = true;
+	enum MHD_Result ret = http_submit_text(req, text, strlen(text));
+	http_json_text_free(text);
+	return ret;
+}
+
+static enum MHD_Result http_send_metrics(http_req *req, json_t *reply) {
+	const char *text = json_string_value(json_object_get(reply, "metrics"));
+	if (text == NULL) {
+		json_t *err = json_object_get(reply, "error");
+		unsigned int status = json_integer_value(json_object_get(err, "code")) == 403 ?
+			MHD_HTTP_FORBIDDEN : MHD_HTTP_INTERNAL_SERVER_ERROR;
+		json_decref(reply);
+		return cardea_http_send_status(req->conn, status);
+	}
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	json_decref(reply);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+	return http_queue(req->conn, MHD_HTTP_OK, resp, false);
+}
+
 /* The whole request is in: decide what it is (§4.1, §6). */
 static enum MHD_Result http_route(http_req *req, const char *url, const char *method) {
 	const http_settings *s = &cardea_http.settings;
 	bool admin = req->listener->conf->admin;
+	if (!admin && cardea_whip_matches(url))
+		return cardea_whip_route(req, url, method);
 	if (!strcmp(method, MHD_HTTP_METHOD_OPTIONS))
 		return http_send_bare(req, MHD_HTTP_OK);
 	bool get = !strcmp(method, MHD_HTTP_METHOD_GET);
@@ -355,6 +396,8 @@ static enum MHD_Result http_route(http_req *req, const char *url, const char *me
 	if (post && req->too_large)
 		return http_submit_body(req);
 	const char *base = admin ? s->admin_base_path : s->base_path;
+	if (admin && get && strcmp(url, "/metrics") == 0)
+		return http_submit_metrics(req);
 	if (!http_under(url, base)) {
 		/* The API paths were matched first, so static files never shadow them. */
 		if (!admin && (get || !strcmp(method, MHD_HTTP_METHOD_HEAD)) && cardea_http_static_matches(url)) {
@@ -403,6 +446,10 @@ static enum MHD_Result http_send_ready(http_req *req) {
 	req->reply = NULL;
 	req->state = HTTP_REQ_DONE;
 	g_mutex_unlock(&cardea_http.lock);
+	if (req->is_metrics && reply != NULL)
+		return http_send_metrics(req, reply);
+	if (req->is_whip)
+		return cardea_whip_send(req, reply, status);
 	if (reply != NULL)
 		return cardea_http_send_json(req->conn, status, reply, false);
 	return cardea_http_send_status(req->conn, status);
@@ -418,7 +465,7 @@ enum MHD_Result cardea_http_handler(void *cls, struct MHD_Connection *conn, cons
 		req->listener = cls;
 		g_atomic_int_inc(&cardea_http.live_reqs);
 		*req_cls = req;
-		return http_early(req, method);
+		return http_early(req, url, method);
 	}
 	if (*upload_data_size > 0) {
 		size_t size = *upload_data_size;

@@ -17,6 +17,7 @@
 #include "cardea/module.h"
 #include "cardea/transport.h"
 #include "http-priv.h"
+#include "whip.h"
 
 http_module cardea_http;
 
@@ -161,6 +162,7 @@ static void http_setup_static(void) {
 }
 
 static void http_teardown(void) {
+	cardea_whip_shutdown();
 	cardea_http_poll_shutdown();
 	/* Stop accepting, then give the requests just answered a moment to go
 	 * out before the daemons drop every connection. */
@@ -214,7 +216,7 @@ static int http_init(const cardea_transport_core *core, const char *config_path)
 		return -1;
 	}
 	cardea_http.ts = cardea_transport_session_new(NULL, NULL);
-	bool ok = http_load_tls() && cardea_http_poll_init();
+	bool ok = http_load_tls() && cardea_http_poll_init() && cardea_whip_init(config_path);
 	if (ok)
 		http_setup_static();
 	int started = 0;
@@ -260,6 +262,8 @@ static bool http_is_admin_api_enabled(void) {
 static int http_send_message(cardea_transport_session *ts, void *request_id, bool admin, json_t *message) {
 	if (message == NULL)
 		return 0;
+	if (cardea_whip_owns(ts))
+		return cardea_whip_message(request_id, message);
 	if (request_id == NULL)
 		return cardea_http_event(message);
 	cardea_http_reply((guint64)(uintptr_t)request_id, message);
@@ -272,6 +276,8 @@ static void http_session_created(cardea_transport_session *ts, guint64 session_i
 }
 
 static void http_session_over(cardea_transport_session *ts, guint64 session_id, bool timeout, bool claimed) {
+	if (cardea_whip_owns(ts))
+		cardea_whip_session_over(session_id);
 	if (ts != cardea_http.ts)
 		return;
 	CARDEA_LOG(CARDEA_LOG_VERB, "[http] [session %"G_GUINT64_FORMAT"] long-poll queue ends (%s)", session_id,
