@@ -10,6 +10,7 @@ const DEMOS = [
   { plugin: 'janus.plugin.echotest', page: 'echotest.html', title: 'Echo test' },
   { plugin: 'janus.plugin.videocall', page: 'videocall.html', title: 'One-to-one video call' },
   { plugin: 'janus.plugin.videoroom', page: 'videoroom.html', title: 'Video room (SFU)' },
+  { plugin: 'janus.plugin.videoroom', page: 'screenshare.html', title: 'Screen sharing (video room)' },
   { plugin: 'cardea.plugin.broadcast', page: 'broadcast.html', title: 'Screen-share broadcast' },
 ];
 
