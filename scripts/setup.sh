@@ -21,10 +21,13 @@ PREFIX="${CARDEA_PREFIX:-$REPO/_install}"
 
 CARDEA_BUILD_PKGS=(autoconf automake libtool pkg-config make gcc
 	libglib2.0-dev libjansson-dev libconfig-dev libmicrohttpd-dev
-	libwebsockets-dev libnice-dev libsrtp2-dev libssl-dev libusrsctp-dev)
+	libwebsockets-dev libnice-dev libsrtp2-dev libssl-dev libusrsctp-dev
+	libcurl4-openssl-dev)   # libcurl: the auth_http and webhook modules
 # ca-certificates: npm needs it to reach the registry over TLS on a minimal image.
 CARDEA_TEST_PKGS=(python3-pytest python3-aiohttp python3-websockets python3-aiortc
-	nodejs npm chromium janus valgrind curl ca-certificates coturn)
+	nodejs npm chromium janus valgrind curl ca-certificates coturn
+	clang libclang-rt-14-dev   # clang + its runtime: the libFuzzer targets (tests/fuzz)
+	golang-go)   # builds examples/go-backend in the tests
 
 cardea_say() { printf '==> %s\n' "$*"; }
 cardea_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -3,7 +3,7 @@
 # ends with exactly one line "N passed, N failed[, N skipped]" (the sum of all
 # layers). Exits non-zero when anything failed or nothing passed.
 #
-#   tests/run-all.sh [unit] [integration] [node] [sdk] [compat]    # none = all layers
+#   tests/run-all.sh [unit] [integration] [node] [sdk] [compat] [fuzz] [asan] [bench]   # none = the default set
 #
 # Layers:
 #   unit         make check in the build folder; results from automake's .trs files
@@ -13,21 +13,34 @@
 #   sdk          tests/sdk/run.sh: a plugin built out of tree with pkg-config (TAP)
 #   compat       the shared janus.js check (../shared/compat/run.sh) against a daemon
 #                started by tests/compat/run-compat.mjs; its TAP is counted
+#   fuzz         tests/fuzz/run.sh: builds the libFuzzer targets (clang) in their own
+#                folder, runs each on its corpus and CARDEA_FUZZ_RUNS (20000) iterations;
+#                one TAP result per target
+#   bench        tests/bench/smoke.sh: cardea-load, a few peers for a few seconds against
+#                Cardea's videoroom (and once against Janus), no loss allowed (TAP)
+#   asan         builds the ASan+UBSan flavour (--enable-sanitizers) in its own folder
+#                and runs the unit and integration layers against it ("asan-" lines);
+#                any sanitizer report fails the test that caused it
 #
 # Environment:
 #   CARDEA_BUILD    configured build folder (default: _build in the repository)
 #   CARDEA_PREFIX   install prefix the daemon runs from (default: the build's prefix)
 #   CARDEA_SKIP_INSTALL=1  do not run "make install" first (scripts/test.sh just did)
-# Logs go to logs/ in the repository; a failing layer's log tail is printed.
+#   CARDEA_FUZZ_BUILD / CARDEA_ASAN_BUILD  the fuzz / asan layers' build folders
+#                   (default _build-fuzz / _build-asan in the repository)
+#   CARDEA_LOGS     where logs go (default logs/ in the repository)
+# A failing layer's log tail is printed.
 set -u
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${CARDEA_BUILD:-$REPO/_build}"
-LOGS="$REPO/logs"
+LOGS="${CARDEA_LOGS:-$REPO/logs}"
 PYTHON=/usr/bin/python3
-ALL_LAYERS="unit integration node sdk compat"
-# The default run: every layer whose cases all apply to what is built.
-DEFAULT_LAYERS="unit integration node sdk compat"
+ALL_LAYERS="unit integration node sdk compat fuzz asan bench"
+# The default run: every layer whose cases all apply to what is built. asan is
+# opt-in for now: its integration run still has failures that the normal build
+# does not show (see tests/fuzz/README.md); it joins once they are fixed.
+DEFAULT_LAYERS="unit integration node sdk compat fuzz bench"
 
 layers="${*:-$DEFAULT_LAYERS}"
 for l in $layers; do
@@ -51,7 +64,7 @@ finish_layer() {
 		tail -n 40 "$log"
 		echo "---"
 	fi
-	echo "$name: $p passed, $f failed, $s skipped (log: ${log#"$REPO"/})"
+	echo "${LAYER_TAG:-}$name: $p passed, $f failed, $s skipped (log: ${log#"$REPO"/})"
 }
 
 final() {
@@ -184,20 +197,32 @@ run_node() {
 	finish_layer node "$p" "$f" "$s" "$log"
 }
 
-run_sdk() {
-	local log="$LOGS/sdk.log" tap="$LOGS/sdk.tap" rc p f s
-	timeout -k 10 300 bash "$REPO/tests/sdk/run.sh" >"$tap" 2>"$log"
+# run_tap_script NAME SECONDS SCRIPT [ARGS...]: a layer that is one bash
+# script printing TAP (plan first) on stdout.
+run_tap_script() {
+	local name=$1 secs=$2 script=$3 rc p f s
+	local log="$LOGS/$name.log" tap="$LOGS/$name.tap"
+	shift 3
+	timeout -k 10 "$secs" bash "$REPO/$script" "$@" >"$tap" 2>"$log"
 	rc=$?
 	cat "$tap" >>"$log"
 	read -r p f s < <(count_tap "$tap")
 	if ! grep -qE '^1\.\.[0-9]+' "$tap"; then
-		echo "tests/sdk/run.sh did not finish (exit $rc, no TAP plan)" >>"$log"
+		echo "$script did not finish (exit $rc, no TAP plan)" >>"$log"
 		f=$((f + 1))
 	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-		echo "tests/sdk/run.sh exited $rc without a failing test result" >>"$log"
+		echo "$script exited $rc without a failing test result" >>"$log"
 		f=1
 	fi
-	finish_layer sdk "$p" "$f" "$s" "$log"
+	finish_layer "$name" "$p" "$f" "$s" "$log"
+}
+
+run_sdk() {
+	run_tap_script sdk 300 tests/sdk/run.sh
+}
+
+run_bench() {
+	run_tap_script bench 600 tests/bench/smoke.sh
 }
 
 run_compat() {
@@ -215,6 +240,38 @@ run_compat() {
 		f=1
 	fi
 	finish_layer compat "$p" "$f" "$s" "$log"
+}
+
+# The build is a full clang + ASan flavour, then ~1-2 min of fuzzing.
+run_fuzz() {
+	run_tap_script fuzz 1800 tests/fuzz/run.sh "${CARDEA_FUZZ_RUNS:-20000}"
+}
+
+# The unit and integration layers again, on the sanitizer flavour built in
+# its own folder (never the main build, which the other layers use).
+run_asan() {
+	local build="${CARDEA_ASAN_BUILD:-$REPO/_build-asan}" log="$LOGS/asan/build.log"
+	mkdir -p "$LOGS/asan" "$build"
+	if ! { { [ -f "$build/Makefile" ] && grep -q -- '--enable-sanitizers' "$build/config.status" 2>/dev/null ||
+			(cd "$build" && "$REPO/configure" --enable-sanitizers --prefix="$build/inst"); } &&
+			make -C "$build" -j"$(nproc)" && make -C "$build" install; } >"$log" 2>&1; then
+		finish_layer asan-build 0 1 0 "$log"
+		return
+	fi
+	local saved_build="$BUILD" saved_logs="$LOGS" saved_cb="$CARDEA_BUILD" saved_cp="$CARDEA_PREFIX"
+	local had_ubsan=${UBSAN_OPTIONS+x} had_asan=${ASAN_OPTIONS+x}
+	BUILD="$build" LOGS="$LOGS/asan" LAYER_TAG=asan-
+	export CARDEA_BUILD="$build" CARDEA_PREFIX="$build/inst"
+	# UBSan only prints by default: make a report fail the process. Daemons
+	# started by the suites get the same (tests/integration/gateway.py).
+	export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+	run_unit
+	run_integration
+	BUILD="$saved_build" LOGS="$saved_logs" LAYER_TAG=
+	export CARDEA_BUILD="$saved_cb" CARDEA_PREFIX="$saved_cp"
+	[ -n "$had_ubsan" ] || unset UBSAN_OPTIONS
+	[ -n "$had_asan" ] || unset ASAN_OPTIONS
 }
 
 for l in $layers; do

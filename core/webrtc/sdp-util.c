@@ -244,6 +244,20 @@ const char *cardea_sdp_payload_param(const cardea_sdp_payload *p, const char *ke
 	return NULL;
 }
 
+static gboolean fb_in(const cardea_sdp_rtcp_fb *list, guint n, const char *type, const char *param) {
+	for (guint k = 0; k < n; k++)
+		if (list[k].type && g_ascii_strcasecmp(list[k].type, type) == 0 &&
+				(param == NULL ? list[k].param == NULL :
+					list[k].param != NULL && g_ascii_strcasecmp(list[k].param, param) == 0))
+			return TRUE;
+	return FALSE;
+}
+
+gboolean cardea_sdp_payload_has_fb(const cardea_sdp_mline *m, const cardea_sdp_payload *p,
+		const char *type, const char *param) {
+	return (p && fb_in(p->fb, p->n_fb, type, param)) || (m && fb_in(m->fb_all, m->n_fb_all, type, param));
+}
+
 /* RFC 3551 static payload types still met in WebRTC offers. */
 static const struct { guint pt; const char *name; guint32 clock; } static_pts[] = {
 	{ 0, "PCMU", 8000 }, { 3, "GSM", 8000 }, { 4, "G723", 8000 }, { 8, "PCMA", 8000 },
@@ -473,4 +487,16 @@ void cardea_sdp_pt_map_build(cardea_sdp_pt_map *map, const cardea_sdp_mline *fro
 		if (t != NULL)
 			map->pt[f->pt] = (gint16)t->pt;
 	}
+}
+
+void cardea_sdp_mline_reject(cardea_sdp *answer, cardea_sdp_mline *m, const cardea_sdp_mline *offered) {
+	if (answer == NULL || m == NULL || offered == NULL)
+		return;
+	m->port = 0;
+	if (m->rtp && offered->n_payloads > 0)
+		cardea_sdp_payload_add(answer, m, offered->payloads[0].pt, offered->payloads[0].name,
+			offered->payloads[0].clock, offered->payloads[0].channels);
+	else if (!m->rtp && offered->fmt)
+		m->fmt = cardea_sdp_strdup(answer, offered->fmt);
+	m->direction = CARDEA_SDP_DIR_INACTIVE;
 }

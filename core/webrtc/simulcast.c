@@ -266,6 +266,22 @@ unsigned cardea_sim_selector_process(cardea_sim_selector *s, const cardea_rtp_pa
 	return out | CARDEA_SIM_RELAY;
 }
 
+unsigned cardea_sim_forward(cardea_sim_selector *s, cardea_sim_rewriter *r, cardea_video_codec codec,
+		cardea_rtp_packet *packet, int64_t now_us) {
+	if (s == NULL || r == NULL || packet == NULL)
+		return 0;
+	cardea_video_frame_info fi;
+	bool parsed = cardea_video_parse_rtp(codec, packet, &fi);
+	unsigned out = cardea_sim_selector_process(s, packet, parsed ? &fi : NULL, now_us);
+	if (out & CARDEA_SIM_RELAY) {
+		if (!cardea_sim_rewriter_rewrite(r, packet, packet->substream, codec, now_us))
+			out &= ~(unsigned)CARDEA_SIM_RELAY;
+	} else if (out & CARDEA_SIM_SKIPPED) {
+		cardea_sim_rewriter_skip(r, packet, packet->substream);
+	}
+	return out;
+}
+
 /* ---- SDP ---- */
 
 int cardea_sim_sdp_answer(cardea_sdp *answer, cardea_sdp_mline *m, const cardea_sdp_mline *offer) {

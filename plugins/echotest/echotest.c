@@ -135,23 +135,12 @@ static const char *const feedback[][2] = {
 	{ "nack", NULL }, { "nack", "pli" }, { "ccm", "fir" }, { "goog-remb", NULL }, { "transport-cc", NULL },
 };
 
-static gboolean fb_offered(const cardea_sdp_mline *om, const cardea_sdp_payload *op, const char *type, const char *param) {
-	for (guint pass = 0; pass < 2; pass++) {
-		const cardea_sdp_rtcp_fb *list = pass == 0 ? op->fb : om->fb_all;
-		guint n = pass == 0 ? op->n_fb : om->n_fb_all;
-		for (guint k = 0; k < n; k++)
-			if (g_strcmp0(list[k].type, type) == 0 && g_strcmp0(list[k].param, param) == 0)
-				return TRUE;
-	}
-	return FALSE;
-}
-
 /* What the offer has of the feedback the core does, its rtx for the codec,
  * and the header extensions the core uses (same ids as offered). */
 static void answer_feedback(cardea_sdp *ans, cardea_sdp_mline *m, cardea_sdp_payload *p,
 		const cardea_sdp_mline *om, const cardea_sdp_payload *op) {
 	for (guint k = 0; k < G_N_ELEMENTS(feedback); k++)
-		if (fb_offered(om, op, feedback[k][0], feedback[k][1]))
+		if (cardea_sdp_payload_has_fb(om, op, feedback[k][0], feedback[k][1]))
 			cardea_sdp_payload_add_fb(ans, p, feedback[k][0], feedback[k][1]);
 	const cardea_sdp_payload *orx = cardea_sdp_find_rtx(om, op->pt);
 	if (orx) {
@@ -326,10 +315,7 @@ static void sim_sync(echo_session *es) {
 /* Media thread: one packet of a simulcast m-line; only the selected
  * substream and temporal layers go back, as one continuous stream. */
 static void sim_relay(cardea_plugin_session *app, echo_session *es, echo_sim *sim, cardea_rtp_packet *packet) {
-	gint64 now = g_get_monotonic_time();
-	cardea_video_frame_info fi;
-	gboolean parsed = cardea_video_parse_rtp(sim->cfg.codec, packet, &fi);
-	unsigned r = cardea_sim_selector_process(&sim->sel, packet, parsed ? &fi : NULL, now);
+	unsigned r = cardea_sim_forward(&sim->sel, &sim->rw, sim->cfg.codec, packet, g_get_monotonic_time());
 	if (r & CARDEA_SIM_NEED_KEYFRAME)
 		core->send_keyframe_request(app, packet->mindex);
 	gboolean first = packet->mindex == es->sim_first;
@@ -346,16 +332,24 @@ static void sim_relay(cardea_plugin_session *app, echo_session *es, echo_sim *si
 		push_layer_event(app, sim->cfg.codec, "temporal", sim->sel.temporal);
 	}
 	if (r & CARDEA_SIM_RELAY) {
-		if (cardea_sim_rewriter_rewrite(&sim->rw, packet, packet->substream, sim->cfg.codec, now)) {
-			es->echoed++;
-			core->relay_rtp(app, packet);
-		}
-	} else if (r & CARDEA_SIM_SKIPPED) {
-		cardea_sim_rewriter_skip(&sim->rw, packet, packet->substream);
+		es->echoed++;
+		core->relay_rtp(app, packet);
 	}
 }
 
 /* ---- requests (queue thread) ---- */
+
+/* Events for events modules (docs/events.md): {"event": name, ...} becomes
+ * type "echotest.<name>". Built only when someone listens. */
+static void notify(cardea_plugin_session *app, const char *name, echo_session *es) {
+	if (!core->events_is_enabled())
+		return;
+	json_t *ev = json_pack("{s:s}", "event", name);
+	if (es)
+		json_object_update_new(ev, json_pack("{s:b, s:b, s:i}", "audio", g_atomic_int_get(&es->audio),
+			"video", g_atomic_int_get(&es->video), "bitrate", g_atomic_int_get(&es->bitrate)));
+	core->notify_event(&echotest, app, ev);
+}
 
 static void push_error(cardea_plugin_session *app, const char *transaction, int code, const char *text) {
 	json_t *ev = json_pack("{s:s, s:i, s:s}", "echotest", "event", "error_code", code, "error", text);
@@ -448,6 +442,8 @@ static void handle_request(cardea_plugin_session *app, const char *transaction, 
 	json_t *ans = answer ? json_pack("{s:s, s:s}", "type", "answer", "sdp", answer) : NULL;
 	if (core->push_event(app, &echotest, transaction, ev, ans) < 0 && ans)
 		push_error(app, transaction, 414, "Could not negotiate the PeerConnection");
+	else
+		notify(app, "configured", es);
 	json_decref(ev);
 	json_decref(ans);
 	g_free(answer);
@@ -541,6 +537,7 @@ static void echo_hangup_media(cardea_plugin_session *app) {
 		json_t *ev = json_pack("{s:s, s:s}", "echotest", "event", "result", "done");
 		core->push_event(app, &echotest, NULL, ev, NULL);
 		json_decref(ev);
+		notify(app, "done", NULL);
 	}
 	cardea_refcount_unref(&es->ref);
 }
@@ -618,6 +615,14 @@ static json_t *echo_query_session(cardea_plugin_session *app) {
 	return info;
 }
 
+/* Gauges for /metrics (cardea_plugin_sessions{plugin="janus.plugin.echotest"}). */
+static json_t *echo_query_metrics(void) {
+	g_mutex_lock(&sessions_mutex);
+	guint n = sessions ? g_hash_table_size(sessions) : 0;
+	g_mutex_unlock(&sessions_mutex);
+	return json_pack("{s:I}", "sessions", (json_int_t)n);
+}
+
 static cardea_plugin echotest = {
 	.info = {
 		CARDEA_MODULE_INFO_INIT(CARDEA_MODULE_PLUGIN, cardea_plugin),
@@ -640,6 +645,7 @@ static cardea_plugin echotest = {
 	.incoming_keyframe_request = echo_incoming_keyframe_request,
 	.data_ready = echo_data_ready,
 	.incoming_data = echo_incoming_data,
+	.query_metrics = echo_query_metrics,
 };
 
 CARDEA_MODULE_DEFINE(echotest)

@@ -117,10 +117,13 @@ class GatewayFactory:
 				continue
 			was_alive = gw.alive()
 			rc, took = gw.stop()
+			report = gw.sanitizer_report()
 			if was_alive and rc != 0:
 				# keep its folder: the full log stays in gw.dir
 				problems.append(f"{gw!r}: SIGTERM gave exit code {rc} after {took:.1f}s "
 					f"(log: {gw.log_path})\n{gw.log_tail(60)}")
+			elif report:
+				problems.append(f"{gw!r}: sanitizer report (log: {gw.log_path})\n{report}")
 			else:
 				gw.cleanup()
 		self.gateways.clear()

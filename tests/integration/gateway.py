@@ -17,6 +17,7 @@ Two flavours exist:
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +40,12 @@ ADMIN_SECRET = "overlord-itest"
 # the spec, the start budget is just patience.
 START_TIMEOUT = float(os.environ.get("CARDEA_START_TIMEOUT", "20"))
 STOP_TIMEOUT = float(os.environ.get("CARDEA_STOP_TIMEOUT", "5"))
+
+# Sanitizer builds (configure --enable-sanitizers): UBSan must stop the
+# daemon rather than just print, leaks are checked at exit, and any report
+# in a daemon log fails the test (conftest.py). Harmless for normal builds.
+SANITIZER_ENV = {"UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1", "ASAN_OPTIONS": "detect_leaks=1"}
+SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|\.c:\d+:\d+: runtime error:")
 
 _handed_out = set()
 
@@ -181,7 +188,7 @@ class Gateway:
 		if not JANUS_BIN.exists():
 			raise GatewayError(f"CARDEA_TEST_TARGET=janus but {JANUS_BIN} is missing")
 		dirs = {}
-		for kind, keep in (("plugins", ["libjanus_echotest.so"]),
+		for kind, keep in (("plugins", ["libjanus_echotest.so", "libjanus_videocall.so", "libjanus_videoroom.so"]),
 				("transports", ["libjanus_http.so", "libjanus_websockets.so"]),
 				("events", []), ("loggers", [])):
 			d = self.dir / kind
@@ -211,6 +218,8 @@ class Gateway:
 
 	def _write_files(self):
 		for name, text in self.files.items():
+			if self.flavor == "janus" and name.startswith("cardea.plugin."):
+				name = "janus.plugin." + name[len("cardea.plugin."):]   # same syntax, Janus's name
 			(self.dir / name).write_text(text)
 
 	# ---- process -----------------------------------------------------------
@@ -221,8 +230,11 @@ class Gateway:
 		self.cmd = cmd
 		self._log = open(self.log_path, "wb")
 		self.started_at = time.monotonic()
+		env = dict(os.environ)
+		for k, v in SANITIZER_ENV.items():
+			env.setdefault(k, v)
 		self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-			stdin=subprocess.DEVNULL, cwd=self.dir)
+			stdin=subprocess.DEVNULL, cwd=self.dir, env=env)
 		if wait:
 			self.wait_ready()
 		return self
@@ -304,6 +316,15 @@ class Gateway:
 			return self.log_path.read_text(errors="replace")
 		except OSError:
 			return ""
+
+	def sanitizer_report(self, lines=40):
+		"""The first ASan/LSan/UBSan report in the daemon log, or None."""
+		text = self.log_text()
+		m = SANITIZER_REPORT.search(text)
+		if m is None:
+			return None
+		start = text.rfind("\n", 0, m.start()) + 1
+		return "\n".join(text[start:].splitlines()[:lines])
 
 	def log_tail(self, lines=120):
 		return "\n".join(self.log_text().splitlines()[-lines:])

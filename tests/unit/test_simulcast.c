@@ -774,6 +774,39 @@ static const char offer_sim[] =
 	"a=rtpmap:96 VP8/90000\r\n"
 	"a=ssrc-group:SIM 11 22 33\r\na=ssrc:11 cname:x\r\na=ssrc:22 cname:x\r\na=ssrc:33 cname:x\r\n";
 
+/* cardea_sim_forward = parse + selector + rewriter: only the chosen
+ * substream goes on, renumbered into one sequence, from its keyframe. */
+static void test_forward(void) {
+	cardea_sim_selector s;
+	cardea_sim_rewriter r;
+	cardea_sim_selector_init(&s, 2);
+	cardea_sim_selector_set_substream(&s, 1);
+	cardea_sim_rewriter_init(&r, 90000);
+	/* VP8: descriptor 0x90 (X, S, PID 0) + 0x80 (I) + 7-bit picture id,
+	 * then a keyframe (P = 0) or a delta frame (P = 1) header byte. */
+	const char *key = "9080" "05" "1002009d012a8002e001", *delta = "9080" "06" "110200";
+	uint8_t buf[64];
+	cardea_rtp_packet p = mkpkt(buf, sizeof(buf), 100, 9000, 1, delta);
+	p.substream = 1;
+	unsigned out = cardea_sim_forward(&s, &r, CARDEA_VIDEO_CODEC_VP8, &p, 1000);
+	g_assert_false(out & CARDEA_SIM_RELAY);            /* no keyframe yet */
+	g_assert_true(out & CARDEA_SIM_NEED_KEYFRAME);
+	p = mkpkt(buf, sizeof(buf), 101, 12000, 1, key);
+	p.substream = 1;
+	out = cardea_sim_forward(&s, &r, CARDEA_VIDEO_CODEC_VP8, &p, 2000);
+	g_assert_true(out & CARDEA_SIM_RELAY);
+	g_assert_true(out & CARDEA_SIM_SUBSTREAM_CHANGED);
+	uint16_t first = p.seq;
+	p = mkpkt(buf, sizeof(buf), 7, 500, 2, key);        /* the other substream */
+	p.substream = 0;
+	g_assert_false(cardea_sim_forward(&s, &r, CARDEA_VIDEO_CODEC_VP8, &p, 3000) & CARDEA_SIM_RELAY);
+	p = mkpkt(buf, sizeof(buf), 102, 15000, 1, delta);
+	p.substream = 1;
+	g_assert_true(cardea_sim_forward(&s, &r, CARDEA_VIDEO_CODEC_VP8, &p, 4000) & CARDEA_SIM_RELAY);
+	g_assert_cmpuint(p.seq, ==, (uint16_t)(first + 1));
+	g_assert_cmpuint(cardea_sim_forward(NULL, &r, CARDEA_VIDEO_CODEC_VP8, &p, 5000), ==, 0);
+}
+
 static void test_sdp_answer(void) {
 	cardea_sdp *offer = cardea_sdp_parse(offer_rid, strlen(offer_rid), NULL, NULL);
 	g_assert_nonnull(offer);
@@ -848,6 +881,7 @@ int main(int argc, char *argv[]) {
 	g_test_add_func("/simulcast/selector/fallback", test_selector_fallback);
 	g_test_add_func("/simulcast/selector/temporal", test_selector_temporal);
 	g_test_add_func("/simulcast/selector/with-rewriter-vp8", test_selector_rewriter_vp8);
+	g_test_add_func("/simulcast/forward", test_forward);
 	g_test_add_func("/simulcast/sdp/answer", test_sdp_answer);
 	return g_test_run();
 }

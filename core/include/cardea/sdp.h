@@ -404,6 +404,10 @@ CARDEA_SDK_API cardea_sdp_mline *cardea_sdp_find_mid(const cardea_sdp *sdp, cons
 CARDEA_SDK_API cardea_sdp_payload *cardea_sdp_find_payload(const cardea_sdp_mline *m, guint pt);
 /* Value of fmtp parameter `key` (case-insensitive), or NULL. */
 CARDEA_SDK_API const char *cardea_sdp_payload_param(const cardea_sdp_payload *p, const char *key);
+/* TRUE if `m` offers rtcp-fb `type` (with `param`, NULL = none) for payload
+ * `p` of it: an a=rtcp-fb line for p's PT or for "*". Case-insensitive. */
+CARDEA_SDK_API gboolean cardea_sdp_payload_has_fb(const cardea_sdp_mline *m, const cardea_sdp_payload *p,
+	const char *type, const char *param);
 /* Encoding name, falling back to the static RTP/AVP table for PTs without
  * a=rtpmap (0 PCMU, 8 PCMA, 9 G722, ...); NULL if unknown. */
 CARDEA_SDK_API const char *cardea_sdp_payload_name(const cardea_sdp_payload *p);
@@ -493,6 +497,10 @@ CARDEA_SDK_API cardea_sdp_fingerprint *cardea_sdp_fingerprint_add(cardea_sdp *sd
 CARDEA_SDK_API void cardea_sdp_attribute_add(cardea_sdp *sdp, cardea_sdp_mline *m, const char *name, const char *value);
 CARDEA_SDK_API cardea_sdp_group *cardea_sdp_group_add(cardea_sdp *sdp, const char *semantics);
 CARDEA_SDK_API void cardea_sdp_group_add_mid(cardea_sdp *sdp, cardea_sdp_group *g, const char *mid);
+/* Makes the answer's m-line `m` a rejection of the offered `offered`: port
+ * 0, inactive, and the offer's first format (an m-line needs one), so the
+ * answer keeps one m-line per offered one and the indexes line up. */
+CARDEA_SDK_API void cardea_sdp_mline_reject(cardea_sdp *answer, cardea_sdp_mline *m, const cardea_sdp_mline *offered);
 
 /* Names for logs and the writer. */
 CARDEA_SDK_API const char *cardea_sdp_direction_str(cardea_sdp_direction dir);

@@ -39,6 +39,9 @@
  *         cardea_sim_rewriter_skip(&rw, pkt, pkt->substream);
  *     }
  *
+ * cardea_sim_forward() does exactly the parse/process/rewrite/skip steps
+ * above in one call (echotest and videocall use it).
+ *
  * The rewriter changes the packet in place (the incoming packet is the
  * plugin's to change for the duration of incoming_rtp). A plugin sending one
  * incoming packet to several receivers gives each its own copy first
@@ -243,6 +246,15 @@ CARDEA_SDK_API void cardea_sim_selector_set_fallback(cardea_sim_selector *s, int
  *    or a keyframe; frames above the current layer are SKIPPED. */
 CARDEA_SDK_API unsigned cardea_sim_selector_process(cardea_sim_selector *s, const cardea_rtp_packet *packet,
 	const cardea_video_frame_info *frame, int64_t now_us);
+
+/* The usual glue of the two, for one receiver: parses `packet`'s payload
+ * (cardea_video_parse_rtp), runs the selector, and rewrites the packet in
+ * place when it goes on (or tells the rewriter of a skipped one). Returns
+ * the selector's bits, except that CARDEA_SIM_RELAY is set only when the
+ * rewriter accepted the packet: RELAY means "send `packet` now". The caller
+ * still acts on NEED_KEYFRAME and on the *_CHANGED bits (events). */
+CARDEA_SDK_API unsigned cardea_sim_forward(cardea_sim_selector *s, cardea_sim_rewriter *r, cardea_video_codec codec,
+	cardea_rtp_packet *packet, int64_t now_us);
 
 /* ---- SDP ---- */
 
