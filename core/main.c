@@ -141,6 +141,14 @@ int main(int argc, char *argv[]) {
 	if (gw.settings.admin_secret == NULL)
 		CARDEA_LOG(CARDEA_LOG_WARN, "[main] no admin_secret set: the Admin API is open to whoever reaches its listeners");
 
+	/* Signals are caught from here on, before any thread or module starts: a
+	 * SIGTERM that arrives while modules load is kept and handled as soon as
+	 * the main loop runs (a clean stop), instead of killing a half-started
+	 * daemon with the default action. */
+	GMainLoop *loop = g_main_loop_new(NULL, FALSE);
+	guint sigint = g_unix_signal_add(SIGINT, on_signal, loop);
+	guint sigterm = g_unix_signal_add(SIGTERM, on_signal, loop);
+
 	cardea_gateway_init(&gw);
 	/* The media stack exists before any plugin can negotiate. */
 	cardea_loops_start(gw.settings.event_loops);
@@ -149,6 +157,9 @@ int main(int argc, char *argv[]) {
 		CARDEA_LOG(CARDEA_LOG_FATAL, "[main] not starting: DTLS/SRTP/SCTP: %s", error->message);
 		g_error_free(error);
 		shutdown_gateway(&gw);
+		g_source_remove(sigint);
+		g_source_remove(sigterm);
+		g_main_loop_unref(loop);
 		return 1;
 	}
 	cardea_api_start();
@@ -157,14 +168,14 @@ int main(int argc, char *argv[]) {
 		CARDEA_LOG(CARDEA_LOG_INFO, "[main] not starting: %s", error->message);
 		g_error_free(error);
 		shutdown_gateway(&gw);
+		g_source_remove(sigint);
+		g_source_remove(sigterm);
+		g_main_loop_unref(loop);
 		return 1;
 	}
 	if (gw.transports->len == 0)
 		CARDEA_LOG(CARDEA_LOG_WARN, "[main] no transport loaded: nobody can reach this gateway");
 
-	GMainLoop *loop = g_main_loop_new(NULL, FALSE);
-	guint sigint = g_unix_signal_add(SIGINT, on_signal, loop);
-	guint sigterm = g_unix_signal_add(SIGTERM, on_signal, loop);
 	CARDEA_LOG(CARDEA_LOG_INFO, "[main] ready: %u plugin(s), %u transport(s), %u auth, %u events module(s)",
 		gw.plugins->len, gw.transports->len, gw.auth->len, gw.events->len);
 	g_main_loop_run(loop);

@@ -71,6 +71,22 @@ def test_sigint_is_clean_too(gateway_factory):
 	assert gw.wait_exit(5) == 0
 
 
+def test_sigterm_during_startup_is_clean(gateway_factory):
+	"""A SIGTERM that lands while modules are still loading (a service
+	manager giving up, a test harness stopping early) is a clean stop, exit
+	0, not death by the default signal action."""
+	gw = gateway_factory(start=False)
+	gw.start(wait=False)
+	deadline = time.monotonic() + 20
+	while "usrsctp initialised" not in gw.log_text() and "[modules] loaded" not in gw.log_text():
+		assert gw.proc.poll() is None, gw.log_text()[-2000:]
+		assert time.monotonic() < deadline, gw.log_text()[-2000:]
+		time.sleep(0.002)
+	gw.signal(signal.SIGTERM)
+	assert gw.wait_exit(5) == 0, gw.log_text()[-2000:]
+	assert "[main] stopping (signal received)" in gw.log_text()
+
+
 # ---- bad configuration -----------------------------------------------------------
 
 def _refuses(gw, file_name, line):
