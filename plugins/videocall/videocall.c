@@ -217,6 +217,23 @@ static const char *jsep_sdp(json_t *jsep) {
 	return jsep ? json_string_value(json_object_get(jsep, "sdp")) : NULL;
 }
 
+/* Asks the auth module (docs/auth.md) on this queue thread, waiting at most
+ * 10 s; `target` is taken. A deny pushes 472 (Janus's videocall has no
+ * "unauthorized" code: "invalid request" is the closest) and returns FALSE. */
+static gboolean auth_allowed(vc_session *s, const char *tx, const char *action, json_t *target) {
+	json_t *d = cardea_plugin_auth_wait(vc_core, s->app, action, target, 10 * G_TIME_SPAN_SECOND);
+	json_decref(target);
+	gboolean ok = cardea_auth_allowed(d);
+	if (!ok) {
+		const char *why = d == NULL ? "auth timeout" : json_string_value(json_object_get(d, "reason"));
+		CARDEA_LOG(CARDEA_LOG_INFO, "[videocall] %s refused (session %p): %s", action, (void *)s->app,
+			why ? why : "denied");
+		push_error(s, tx, VC_ERROR_INVALID_REQUEST, "Unauthorized request (%s)", why ? why : "denied");
+	}
+	json_decref(d);
+	return ok;
+}
+
 static void req_list(vc_session *s, const char *tx, json_t *body, json_t *jsep) {
 	json_t *list = json_array();
 	g_mutex_lock(&vc_state_mutex);
@@ -245,6 +262,8 @@ static void req_register(vc_session *s, const char *tx, json_t *body, json_t *js
 			VC_MAX_USERNAME);
 		return;
 	}
+	if (!auth_allowed(s, tx, "videocall.register", json_pack("{s:s}", "display", name)))
+		return;
 	g_mutex_lock(&vc_state_mutex);
 	gboolean taken = g_hash_table_contains(users, name);
 	if (!taken && s->username == NULL) {
@@ -274,7 +293,7 @@ static void req_call(vc_session *s, const char *tx, json_t *body, json_t *jsep) 
 		return;
 	}
 	const char *name = get_username(s, tx, body);
-	if (name == NULL)
+	if (name == NULL || !auth_allowed(s, tx, "videocall.call", json_pack("{s:s}", "peer", name)))
 		return;
 	g_mutex_lock(&vc_state_mutex);
 	gboolean self = g_strcmp0(name, s->username) == 0;

@@ -502,8 +502,10 @@ static vr_publisher *session_pub(vr_session *s) {
 	return p;
 }
 
-/* The auth hook for joining as a publisher: pin and allowed token. */
-static gboolean auth_join_publisher(vr_room *room, json_t *body, vr_reply *r) {
+/* The auth hook for joining as a publisher: pin and allowed token, then the
+ * auth module (publish permission, rooms). *display gets the decision's
+ * display name when it names one (g_free it). */
+static gboolean auth_join_publisher(vr_session *s, vr_room *room, json_t *body, char **display, vr_reply *r) {
 	json_t *token = json_object_get(body, "token");
 	if (!vr_check_pin(room, body, r))
 		return FALSE;
@@ -515,6 +517,19 @@ static gboolean auth_join_publisher(vr_room *room, json_t *body, vr_reply *r) {
 		ok = FALSE;
 	}
 	g_mutex_unlock(&room->mutex);
+	if (!ok)
+		return FALSE;
+	json_t *target = json_pack("{s:O, s:O?}", "room", json_object_get(body, "room"),
+		"display", json_object_get(body, "display"));
+	json_t *d = vr_auth(s->app, "videoroom.join.publisher", target, r);
+	if (d == NULL)
+		return FALSE;
+	ok = cardea_auth_permission(d, "publish", true);
+	if (!ok)
+		vr_reply_error(r, VR_ERR_UNAUTHORIZED, "Unauthorized request (no publish permission)");
+	else if (json_is_string(json_object_get(d, "display")))
+		*display = g_strdup(json_string_value(json_object_get(d, "display")));
+	json_decref(d);
 	return ok;
 }
 
@@ -554,7 +569,7 @@ static void do_publish(vr_publisher *p, const char *transaction, json_t *body, j
 static void do_join(vr_session *s, const char *transaction, json_t *body, json_t *jsep, gboolean configure) {
 	vr_reply r = { 0 };
 	vr_room *room = NULL;
-	char *id = NULL, *rid = NULL;
+	char *id = NULL, *rid = NULL, *forced_display = NULL;
 	if (json_object_get(body, "room") == NULL) {
 		vr_reply_error(&r, VR_ERR_MISSING_ELEMENT, "Missing mandatory element (room)");
 		goto fail;
@@ -572,7 +587,7 @@ static void do_join(vr_session *s, const char *transaction, json_t *body, json_t
 		vr_reply_error(&r, VR_ERR_INVALID_ELEMENT, "Invalid element type (display should be a string)");
 		goto fail;
 	}
-	if (!auth_join_publisher(room, body, &r))
+	if (!auth_join_publisher(s, room, body, &forced_display, &r))
 		goto fail;
 	if (json_object_get(body, "id")) {
 		id = vr_id_get(body, "id", &r);
@@ -591,7 +606,9 @@ static void do_join(vr_session *s, const char *transaction, json_t *body, json_t
 	p->session = s;
 	cardea_refcount_ref(&room->ref);
 	p->room = room;
-	p->display = g_strdup(json_string_value(display));
+	p->display_forced = forced_display != NULL;
+	p->display = forced_display ? forced_display : g_strdup(json_string_value(display));
+	forced_display = NULL;
 	p->private_id = g_random_int();
 	p->links = g_ptr_array_new_with_free_func(g_free);
 	p->forwarders = g_ptr_array_new_with_free_func((GDestroyNotify)vr_forwarder_free);
@@ -655,6 +672,7 @@ static void do_join(vr_session *s, const char *transaction, json_t *body, json_t
 	vr_room_unref(room);
 	return;
 fail:
+	g_free(forced_display);
 	vr_push_error(s->app, transaction, r.code, r.error);
 	g_free(r.error);
 	g_free(id);
@@ -757,7 +775,7 @@ static void do_publish(vr_publisher *p, const char *transaction, json_t *body, j
 	}
 	p->n_streams = n;
 	apply_descriptions(p, json_object_get(body, "descriptions"));
-	if (display) {
+	if (display && !p->display_forced) {
 		g_free(p->display);
 		p->display = g_strdup(json_string_value(display));
 	}
@@ -855,7 +873,7 @@ static void do_configure(vr_publisher *p, const char *transaction, json_t *body,
 	g_mutex_lock(&p->mutex);
 	if (bitrate)
 		p->bitrate = (guint32)MAX(0, MIN(json_integer_value(bitrate), G_MAXUINT32));
-	if (display) {
+	if (display && !p->display_forced) {
 		g_free(p->display);
 		p->display = g_strdup(json_string_value(display));
 		changed = TRUE;

@@ -70,24 +70,78 @@ static gboolean get_bool(json_t *body, const char *key, gboolean def, gboolean *
 	return TRUE;
 }
 
-/* ---- auth hooks: one per guarded action, so an auth module can be wired
- * in one place each (docs/auth.md). Today they apply the plugin's own
- * admin_key / room secret rules. ---- */
+json_t *vr_auth(cardea_plugin_session *app, const char *action, json_t *target, vr_reply *r) {
+	if (app == NULL) {
+		json_decref(target);
+		return json_pack("{s:b}", "allow", 1);
+	}
+	json_t *d = cardea_plugin_auth_wait(vr_core, app, action, target, VR_AUTH_TIMEOUT);
+	json_t *room = json_object_get(target, "room");
+	const char *why = NULL;
+	if (d == NULL)
+		why = "auth timeout";
+	else if (!cardea_auth_allowed(d))
+		why = json_string_value(json_object_get(d, "reason")) ? json_string_value(json_object_get(d, "reason")) : "denied";
+	else if (room && !cardea_auth_room_allowed(d, room))
+		why = "room not allowed";
+	if (why) {
+		vr_reply_error(r, VR_ERR_UNAUTHORIZED, "Unauthorized request (%s)", why);
+		CARDEA_LOG(CARDEA_LOG_INFO, "[videoroom] %s refused (handle %p): %s", action, (void *)app, why);
+		json_decref(d);
+		d = NULL;
+	}
+	json_decref(target);
+	return d;
+}
+
+/* ---- auth hooks: one per guarded action. The plugin's own admin_key /
+ * room secret rules first, then the auth module (docs/auth.md). ---- */
+
+/* The decision's permission `perm` (when not NULL) must not be false. */
+static gboolean auth_ask(vr_reply *r, const char *action, json_t *target, const char *perm) {
+	json_t *d = vr_auth(r->app, action, target, r);
+	if (d == NULL)
+		return FALSE;
+	gboolean ok = perm == NULL || cardea_auth_permission(d, perm, true);
+	if (!ok)
+		vr_reply_error(r, VR_ERR_UNAUTHORIZED, "Unauthorized request (no %s permission)", perm);
+	json_decref(d);
+	return ok;
+}
 
 static gboolean auth_create(json_t *body, vr_reply *r) {
-	return check_key(body, "admin_key", vr_admin_key, r);
+	if (!check_key(body, "admin_key", vr_admin_key, r))
+		return FALSE;
+	json_t *room = json_object_get(body, "room");
+	json_t *d = vr_auth(r->app, "videoroom.create", room ? json_pack("{s:O}", "room", room) : json_object(), r);
+	if (d == NULL)
+		return FALSE;
+	/* A rooms list restricts the ids: a random one cannot be in it. */
+	gboolean ok = room != NULL || !json_is_array(json_object_get(json_object_get(d, "permissions"), "rooms"));
+	if (!ok)
+		vr_reply_error(r, VR_ERR_UNAUTHORIZED, "Unauthorized request (room not allowed)");
+	json_decref(d);
+	return ok;
+}
+
+static json_t *admin_target(vr_room *room, json_t *body) {
+	json_t *t = json_pack("{s:o}", "room", vr_id_json(room->id));
+	json_t *peer = json_object_get(body, "id");
+	if (peer)
+		json_object_set(t, "peer", peer);
+	return t;
 }
 
 static gboolean auth_destroy(vr_room *room, json_t *body, vr_reply *r) {
-	return vr_check_secret(room, body, r);
+	return vr_check_secret(room, body, r) && auth_ask(r, "videoroom.destroy", admin_target(room, body), NULL);
 }
 
 static gboolean auth_kick(vr_room *room, json_t *body, vr_reply *r) {
-	return vr_check_secret(room, body, r);
+	return vr_check_secret(room, body, r) && auth_ask(r, "videoroom.kick", admin_target(room, body), "moderate");
 }
 
 static gboolean auth_moderate(vr_room *room, json_t *body, vr_reply *r) {
-	return vr_check_secret(room, body, r);
+	return vr_check_secret(room, body, r) && auth_ask(r, "videoroom.moderate", admin_target(room, body), "moderate");
 }
 
 static void save_or_log(const char *what, const char *room) {

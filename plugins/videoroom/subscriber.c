@@ -403,8 +403,11 @@ void vr_subscriber_feed_gone(vr_subscriber *sub, vr_publisher *pub) {
 
 /* ---- requests (queue thread) ---- */
 
-/* The auth hook for joining as a subscriber: pin, private_id when required. */
-static gboolean auth_join_subscriber(vr_room *room, json_t *body, vr_reply *r) {
+static gboolean private_id_valid(vr_room *room, json_t *pvt, vr_reply *r);
+
+/* The auth hook for joining as a subscriber: pin, private_id when required,
+ * then the auth module (subscribe permission, rooms). */
+static gboolean auth_join_subscriber(vr_session *s, vr_room *room, json_t *body, vr_reply *r) {
 	if (!vr_check_pin(room, body, r))
 		return FALSE;
 	g_mutex_lock(&room->mutex);
@@ -415,8 +418,23 @@ static gboolean auth_join_subscriber(vr_room *room, json_t *body, vr_reply *r) {
 		vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid element type (private_id should be an integer)");
 		return FALSE;
 	}
-	if (!need)
-		return TRUE;
+	if (need && !private_id_valid(room, pvt, r))
+		return FALSE;
+	json_t *feeds = json_object_get(body, "streams");
+	json_t *target = json_pack("{s:O, s:O?}", "room", json_object_get(body, "room"),
+		"feeds", feeds ? feeds : json_object_get(body, "feed"));
+	json_t *d = vr_auth(s->app, "videoroom.join.subscriber", target, r);
+	if (d == NULL)
+		return FALSE;
+	gboolean ok = cardea_auth_permission(d, "subscribe", true);
+	if (!ok)
+		vr_reply_error(r, VR_ERR_UNAUTHORIZED, "Unauthorized request (no subscribe permission)");
+	json_decref(d);
+	return ok;
+}
+
+/* A room with require_pvtid: `pvt` must be a publisher's private_id. */
+static gboolean private_id_valid(vr_room *room, json_t *pvt, vr_reply *r) {
 	if (pvt == NULL) {
 		vr_reply_error(r, VR_ERR_MISSING_ELEMENT, "Missing mandatory element (private_id)");
 		return FALSE;
@@ -463,7 +481,7 @@ static void do_join(vr_session *s, const char *transaction, json_t *body) {
 		vr_reply_error(&r, VR_ERR_NO_SUCH_ROOM, "No such room (%s)", rid);
 		goto fail;
 	}
-	if (!auth_join_subscriber(room, body, &r))
+	if (!auth_join_subscriber(s, room, body, &r))
 		goto fail;
 	json_t *streams = json_object_get(body, "streams"), *legacy = json_object_get(body, "feed");
 	json_t *use_msid = json_object_get(body, "use_msid"), *autoupdate = json_object_get(body, "autoupdate");

@@ -131,7 +131,7 @@ static const char *const async_requests[] = { "join", "joinandconfigure", "confi
 
 static cardea_plugin_result vr_handle_message(cardea_plugin_session *app, const char *transaction,
 		json_t *message, json_t *jsep) {
-	vr_reply r = { 0 };
+	vr_reply r = { .app = app };    /* synchronous requests ask the auth module for this handle */
 	json_t *req = json_object_get(message, "request");
 	if (req == NULL) {
 		vr_reply_error(&r, VR_ERR_MISSING_ELEMENT, "Missing mandatory element (request)");

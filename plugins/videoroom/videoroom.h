@@ -61,6 +61,7 @@ typedef struct vr_reply {
 	int code;                       /* 0: ok */
 	char *error;                    /* g_malloc'd */
 	json_t *data;                   /* the plugindata.data (owned) */
+	cardea_plugin_session *app;     /* the asking handle (borrowed); NULL from the Admin API */
 } vr_reply;
 void vr_reply_error(vr_reply *r, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
@@ -134,6 +135,13 @@ vr_sync_fn vr_sync_lookup(const char *request);
 vr_room *vr_room_from(json_t *body, vr_reply *r);
 gboolean vr_check_secret(vr_room *room, json_t *body, vr_reply *r);
 gboolean vr_check_pin(vr_room *room, json_t *body, vr_reply *r);
+/* Asks the auth module whether `app` may do `action` (docs/auth.md), waiting
+ * on this worker thread at most VR_AUTH_TIMEOUT; `target` is taken (new ref).
+ * Returns the decision (new ref) when allowed, or NULL with 433 in *r when
+ * denied, timed out, or target.room is outside the decision's rooms. From
+ * the Admin API (app NULL, admin_secret already checked) always allows. */
+#define VR_AUTH_TIMEOUT (10 * G_TIME_SPAN_SECOND)
+json_t *vr_auth(cardea_plugin_session *app, const char *action, json_t *target, vr_reply *r);
 
 /* ---- publishers (publisher.c) ---- */
 typedef struct vr_pstream {
@@ -174,6 +182,7 @@ struct vr_publisher {
 	char *id;
 	guint32 private_id;
 	char *display;
+	gboolean display_forced;        /* the auth decision named the display: clients can't change it */
 	GMutex mutex;                   /* guards everything below */
 	gboolean joined;                /* in room->participants */
 	volatile gint publishing;

@@ -279,3 +279,214 @@ async def test_auth_and_webhook_memcheck_clean(gateway_factory, stub):
 	lost = re.search(r"definitely lost: ([\d,]+) bytes", log)
 	assert lost is None or lost.group(1) == "0", f"definite leaks:\n{gw.log_tail(120)}"
 	assert rc == 0, f"exit code {rc} under valgrind after {took:.1f}s:\n{gw.log_tail(60)}"
+
+
+# ---- plugin actions: videoroom and videocall ask the module (docs/auth.md) ----------
+
+VR = "janus.plugin.videoroom"
+VC = "janus.plugin.videocall"
+
+
+@pytest.fixture(scope="module")
+def plugins_gw(module_gateway_factory, backend):
+	"""Auth module + the videoroom and videocall plugins (a later -P wins)."""
+	import shutil
+	import tempfile
+	from pathlib import Path
+	import gateway as gwmod
+	tmp = Path(tempfile.mkdtemp(prefix="cardea-authwire-plugins-"))
+	for name in ("videoroom", "videocall"):
+		shutil.copy(gwmod.PREFIX / "lib" / "cardea" / "plugins" / f"cardea_plugin_{name}.so", tmp)
+	gw = module_gateway_factory(args=["-P", str(tmp)], files={
+		"cardea.auth.http.jcfg": auth_cfg(backend.url + "/auth"),
+		"cardea.plugin.videoroom.jcfg": "general: {\n}\n"})
+	yield gw
+	shutil.rmtree(tmp, ignore_errors=True)
+
+
+def deny_only(action, reason="not for you", **allow_extra):
+	"""Denies `action`, allows the rest (with `allow_extra` in the allow answers)."""
+	def handler(body):
+		if body.get("action") == action:
+			return (200, {"allow": False, "reason": reason}, 0)
+		return (200, {"allow": True, **allow_extra}, 0)
+	return handler
+
+
+def answer_for(action, decision):
+	"""`decision` for `action`, a plain allow for the rest."""
+	return lambda body: (200, decision if body.get("action") == action else {"allow": True}, 0)
+
+
+def asked(stub, action):
+	return [r["json"] for r in stub.of("/auth") if r["json"]["action"] == action]
+
+
+async def vr_sync(api, sid, hid, body):
+	r = await api.message(sid, hid, body)
+	assert r["janus"] == "success" and r["plugindata"]["plugin"] == VR, r
+	return r["plugindata"]["data"]
+
+
+async def vr_async(api, sid, hid, body):
+	r = await api.message(sid, hid, body)
+	assert r["janus"] == "ack", r
+	ev = await api.event(sid, {"janus": "event", "transaction": r["transaction"]}, timeout=15)
+	return ev["plugindata"]["data"]
+
+
+def assert_433(data, reason):
+	assert data.get("videoroom") == "event" and data.get("error_code") == 433, data
+	assert data["error"] == f"Unauthorized request ({reason})", data
+
+
+async def room_exists(api, sid, hid, room):
+	data = await vr_sync(api, sid, hid, {"request": "exists", "room": room})
+	return data["exists"]
+
+
+async def participants(api, sid, hid, room):
+	return (await vr_sync(api, sid, hid, {"request": "listparticipants", "room": room}))["participants"]
+
+
+async def room_and_handles(api, stub, token):
+	"""A session, two videoroom handles (admin, user) and a new room (allowed)."""
+	import random
+	room = random.randint(10 ** 6, 10 ** 9)
+	sid = await api.create(token=token)
+	admin_h, h = [await api.attach(sid, VR, token=token) for _ in range(2)]
+	stub.auth_handler = deny_only("nothing")
+	await vr_sync(api, sid, admin_h, {"request": "create", "room": room})
+	return sid, admin_h, h, room
+
+
+async def test_videoroom_create_and_destroy_allow_deny(plugins_gw, stub):
+	import random
+	room, other = random.sample(range(10 ** 6, 10 ** 9), 2)
+	async with open_api(plugins_gw, "ws") as api:
+		sid = await api.create(token="tok-vr")
+		hid = await api.attach(sid, VR, token="tok-vr")
+		stub.auth_handler = deny_only("videoroom.create", "no rooms for you")
+		assert_433(await vr_sync(api, sid, hid, {"request": "create", "room": room}), "no rooms for you")
+		assert not await room_exists(api, sid, hid, room)
+		listed = (await vr_sync(api, sid, hid, {"request": "list"}))["list"]
+		assert room not in [r["room"] for r in listed]
+		# A rooms list restricts the ids: another room, or a random id, is refused.
+		stub.auth_handler = answer_for("videoroom.create", {"allow": True, "permissions": {"rooms": [other]}})
+		assert_433(await vr_sync(api, sid, hid, {"request": "create", "room": room}), "room not allowed")
+		assert_433(await vr_sync(api, sid, hid, {"request": "create"}), "room not allowed")
+		assert not await room_exists(api, sid, hid, room)
+		stub.clear()
+		stub.auth_handler = deny_only("nothing")
+		data = await vr_sync(api, sid, hid, {"request": "create", "room": room, "secret": "s"})
+		assert data == {"videoroom": "created", "room": room, "permanent": False}, data
+		assert await room_exists(api, sid, hid, room)
+		req = asked(stub, "videoroom.create")
+		assert len(req) == 1 and req[0]["room"] == room and req[0]["token"] == "tok-vr", req
+		assert req[0]["plugin"] == VR and req[0]["handle_id"] == hid, req
+		# destroy: a deny keeps the room
+		stub.auth_handler = deny_only("videoroom.destroy")
+		assert_433(await vr_sync(api, sid, hid, {"request": "destroy", "room": room, "secret": "s"}), "not for you")
+		assert await room_exists(api, sid, hid, room)
+		stub.auth_handler = deny_only("nothing")
+		data = await vr_sync(api, sid, hid, {"request": "destroy", "room": room, "secret": "s"})
+		assert data["videoroom"] == "destroyed", data
+		assert not await room_exists(api, sid, hid, room)
+		await api.destroy(sid)
+
+
+async def test_videoroom_join_publisher_allow_deny(plugins_gw, stub):
+	async with open_api(plugins_gw, "ws") as api:
+		sid, admin_h, h, room = await room_and_handles(api, stub, "tok-pub")
+		join = {"request": "join", "ptype": "publisher", "room": room, "display": "client-name"}
+		stub.auth_handler = deny_only("videoroom.join.publisher", "banned")
+		assert_433(await vr_async(api, sid, h, join), "banned")
+		assert await participants(api, sid, admin_h, room) == []
+		stub.auth_handler = answer_for("videoroom.join.publisher", {"allow": True, "permissions": {"publish": False}})
+		assert_433(await vr_async(api, sid, h, join), "no publish permission")
+		stub.auth_handler = answer_for("videoroom.join.publisher",
+			{"allow": True, "permissions": {"rooms": [str(room + 1)]}})
+		assert_433(await vr_async(api, sid, h, join), "room not allowed")
+		assert await participants(api, sid, admin_h, room) == []
+		stub.clear()
+		# Allowed; the decision's display overrides the client's, also on configure.
+		stub.auth_handler = answer_for("videoroom.join.publisher",
+			{"allow": True, "display": "Forced Name", "permissions": {"rooms": [str(room)], "publish": True}})
+		data = await vr_async(api, sid, h, join)
+		assert data["videoroom"] == "joined", data
+		req = asked(stub, "videoroom.join.publisher")
+		assert len(req) == 1 and req[0]["room"] == room and req[0]["display"] == "client-name", req
+		parts = await participants(api, sid, admin_h, room)
+		assert [(p["id"], p.get("display")) for p in parts] == [(data["id"], "Forced Name")], parts
+		await vr_async(api, sid, h, {"request": "configure", "display": "renamed"})
+		parts = await participants(api, sid, admin_h, room)
+		assert [p.get("display") for p in parts] == ["Forced Name"], parts
+		await vr_sync(api, sid, admin_h, {"request": "destroy", "room": room})
+		await api.destroy(sid)
+
+
+async def test_videoroom_join_subscriber_allow_deny(plugins_gw, stub):
+	async with open_api(plugins_gw, "ws") as api:
+		sid, admin_h, h, room = await room_and_handles(api, stub, "tok-sub")
+		join = {"request": "join", "ptype": "subscriber", "room": room, "streams": [{"feed": 4242}]}
+		for handler, reason in ((deny_only("videoroom.join.subscriber", "viewers only"), "viewers only"),
+				(answer_for("videoroom.join.subscriber", {"allow": True, "permissions": {"subscribe": False}}),
+					"no subscribe permission")):
+			stub.auth_handler = handler
+			assert_433(await vr_async(api, sid, h, join), reason)
+		# The handle is still free: nothing was created (a publisher join works).
+		stub.clear()
+		stub.auth_handler = deny_only("nothing")
+		data = await vr_async(api, sid, h, join)
+		assert data.get("error_code") == 428, data     # past auth: the plugin's own "no such feed"
+		req = asked(stub, "videoroom.join.subscriber")
+		assert len(req) == 1 and req[0]["room"] == room and req[0]["feeds"] == [{"feed": 4242}], req
+		data = await vr_async(api, sid, h, {"request": "join", "ptype": "publisher", "room": room})
+		assert data["videoroom"] == "joined", data
+		await vr_sync(api, sid, admin_h, {"request": "destroy", "room": room})
+		await api.destroy(sid)
+
+
+async def vc_req(api, sid, hid, body):
+	r = await api.message(sid, hid, body)
+	assert r["janus"] == "ack", r
+	ev = await api.event(sid, {"janus": "event", "transaction": r["transaction"]}, timeout=15)
+	return ev["plugindata"]["data"]
+
+
+async def vc_users(api, sid, hid):
+	return (await vc_req(api, sid, hid, {"request": "list"}))["result"]["list"]
+
+
+async def test_videocall_register_and_call_allow_deny(plugins_gw, stub):
+	import uuid
+	alice, bob = f"alice-{uuid.uuid4().hex[:6]}", f"bob-{uuid.uuid4().hex[:6]}"
+	async with open_api(plugins_gw, "ws") as api:
+		sid = await api.create(token="tok-vc")
+		ha, hb = [await api.attach(sid, VC, token="tok-vc") for _ in range(2)]
+		stub.auth_handler = deny_only("videocall.register", "no phone")
+		data = await vc_req(api, sid, ha, {"request": "register", "username": alice})
+		assert data.get("error_code") == 472 and data["error"] == "Unauthorized request (no phone)", data
+		assert alice not in await vc_users(api, sid, ha)
+		stub.clear()
+		stub.auth_handler = deny_only("nothing")
+		for h, name in ((ha, alice), (hb, bob)):
+			data = await vc_req(api, sid, h, {"request": "register", "username": name})
+			assert data["result"] == {"event": "registered", "username": name}, data
+		req = asked(stub, "videocall.register")
+		assert sorted(r["display"] for r in req) == sorted([alice, bob]), req
+		assert {alice, bob} <= set(await vc_users(api, sid, ha))
+		# call: a deny answers 472 and bob hears nothing
+		stub.auth_handler = deny_only("videocall.call", "no calls")
+		data = await vc_req(api, sid, ha, {"request": "call", "username": bob})
+		assert data.get("error_code") == 472 and data["error"] == "Unauthorized request (no calls)", data
+		await asyncio.sleep(0.3)
+		assert not any(m.get("sender") == hb and "incomingcall" in json.dumps(m) for m in api.pending(sid)), \
+			api.pending(sid)
+		stub.clear()
+		stub.auth_handler = deny_only("nothing")
+		data = await vc_req(api, sid, ha, {"request": "call", "username": bob})
+		assert data.get("error_code") == 482, data      # past auth: no SDP sent
+		req = asked(stub, "videocall.call")
+		assert len(req) == 1 and req[0]["peer"] == bob and req[0]["token"] == "tok-vc", req
+		await api.destroy(sid)

@@ -214,6 +214,61 @@ CARDEA_SDK_API void cardea_plugin_queue_push(cardea_plugin_queue *queue, cardea_
 /* Stops the thread (after the messages already queued), drops the rest, frees. */
 CARDEA_SDK_API void cardea_plugin_queue_free(cardea_plugin_queue *queue);
 
+/* ---- Waiting for an auth decision on a worker thread ----
+ * For plugins whose guarded request runs on a thread that may block (their
+ * cardea_plugin_queue thread, a core request worker): calls
+ * core->auth_check and waits at most `timeout_us` for the answer. Returns the
+ * decision (new reference; read it with cardea_auth_allowed() & co.), or NULL
+ * on timeout (treat as a deny). Without auth_check in the core, returns
+ * {"allow": true}. Without an auth module the answer comes inside the call,
+ * so nothing waits. Never call it holding a lock the auth path may take. */
+typedef struct cardea_auth_wait_ {
+	GMutex m;
+	GCond c;
+	json_t *decision;
+	gboolean done;
+	gint refs;                      /* the waiter's and the callback's */
+} cardea_auth_wait_;
+
+static inline void cardea_auth_wait_unref_(cardea_auth_wait_ *w) {
+	if (!g_atomic_int_dec_and_test(&w->refs))
+		return;
+	json_decref(w->decision);
+	g_mutex_clear(&w->m);
+	g_cond_clear(&w->c);
+	g_free(w);
+}
+
+static inline void cardea_auth_wait_done_(json_t *decision, void *user_data) {
+	cardea_auth_wait_ *w = (cardea_auth_wait_ *)user_data;
+	g_mutex_lock(&w->m);
+	w->decision = decision;
+	w->done = TRUE;
+	g_cond_signal(&w->c);
+	g_mutex_unlock(&w->m);
+	cardea_auth_wait_unref_(w);
+}
+
+static inline json_t *cardea_plugin_auth_wait(const cardea_plugin_core *core, cardea_plugin_session *session,
+		const char *action, json_t *target, gint64 timeout_us) {
+	if (core->auth_check == NULL)
+		return json_pack("{s:b}", "allow", 1);
+	cardea_auth_wait_ *w = g_new0(cardea_auth_wait_, 1);
+	g_mutex_init(&w->m);
+	g_cond_init(&w->c);
+	w->refs = 2;
+	core->auth_check(session, action, target, cardea_auth_wait_done_, w);
+	gint64 end = g_get_monotonic_time() + timeout_us;
+	g_mutex_lock(&w->m);
+	while (!w->done)
+		if (!g_cond_wait_until(&w->c, &w->m, end))
+			break;
+	json_t *decision = w->done ? json_incref(w->decision) : NULL;
+	g_mutex_unlock(&w->m);
+	cardea_auth_wait_unref_(w);
+	return decision;
+}
+
 #ifdef __cplusplus
 }
 #endif
