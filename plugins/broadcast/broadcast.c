@@ -139,56 +139,17 @@ static bc_channel *session_leave(bc_session *s, gboolean close) {
 
 /* ---- auth ---- */
 
-typedef struct auth_wait {
-	GMutex m;
-	GCond c;
-	gboolean done;
-	gboolean allowed;
-	cardea_refcount ref;
-} auth_wait;
-
-static void auth_wait_free(const cardea_refcount *ref) {
-	auth_wait *w = cardea_container_of(ref, auth_wait, ref);
-	g_mutex_clear(&w->m);
-	g_cond_clear(&w->c);
-	g_free(w);
-}
-
-static void auth_done(json_t *decision, void *user_data) {
-	auth_wait *w = user_data;
-	g_mutex_lock(&w->m);
-	w->allowed = cardea_auth_allowed(decision);
-	w->done = TRUE;
-	g_cond_signal(&w->c);
-	g_mutex_unlock(&w->m);
-	json_decref(decision);
-	cardea_refcount_unref(&w->ref);
-}
-
-/* Asks the auth module (queue thread; waits at most 10 s). Without one the
- * answer comes inside the call. */
+/* Asks the auth module on the queue thread (waits at most 10 s; a timeout
+ * is a deny). Without a module the answer comes inside the call. */
 static gboolean auth_allowed(cardea_plugin_session *app, const char *action, const char *channel, json_t *body) {
-	if (bc_core->auth_check == NULL)
-		return TRUE;
-	auth_wait *w = g_new0(auth_wait, 1);
-	g_mutex_init(&w->m);
-	g_cond_init(&w->c);
-	cardea_refcount_init(&w->ref, auth_wait_free);
-	cardea_refcount_ref(&w->ref);   /* auth_done's */
 	json_t *target = json_pack("{s:s}", "channel", channel);
 	json_t *token = json_object_get(body, "token");
 	if (json_is_string(token))
 		json_object_set(target, "token", token);
-	bc_core->auth_check(app, action, target, auth_done, w);
+	json_t *decision = cardea_plugin_auth_wait(bc_core, app, action, target, 10 * G_TIME_SPAN_SECOND);
 	json_decref(target);
-	gint64 end = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;
-	g_mutex_lock(&w->m);
-	while (!w->done)
-		if (!g_cond_wait_until(&w->c, &w->m, end))
-			break;
-	gboolean ok = w->done && w->allowed;
-	g_mutex_unlock(&w->m);
-	cardea_refcount_unref(&w->ref);
+	gboolean ok = decision && cardea_auth_allowed(decision);
+	json_decref(decision);
 	return ok;
 }
 
@@ -409,8 +370,12 @@ static bc_channel *join_prologue(bc_session *s, const char *transaction, json_t 
 	const char *sdp = gateway_offer ? NULL : offer_sdp(app, transaction, jsep);
 	if (sdp == NULL && !gateway_offer)
 		return NULL;
-	bc_channel *ch = channel_for(app, transaction, body,
-		role == BC_ROLE_PRESENTER ? "broadcast.present" : "broadcast.watch");
+	/* WHIP/WHEP resources come from the HTTP transport with "via": "whip";
+	 * the backend sees them as their own actions (docs/auth.md). */
+	gboolean whip = g_strcmp0(json_string_value(json_object_get(body, "via")), "whip") == 0;
+	const char *action = role == BC_ROLE_PRESENTER ? (whip ? "whip.publish" : "broadcast.present")
+		: (whip ? "whep.play" : "broadcast.watch");
+	bc_channel *ch = channel_for(app, transaction, body, action);
 	if (ch == NULL)
 		return NULL;
 	g_mutex_lock(&s->mutex);

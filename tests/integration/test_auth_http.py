@@ -490,3 +490,41 @@ async def test_videocall_register_and_call_allow_deny(plugins_gw, stub):
 		req = asked(stub, "videocall.call")
 		assert len(req) == 1 and req[0]["peer"] == bob and req[0]["token"] == "tok-vc", req
 		await api.destroy(sid)
+
+
+# ---- WHIP/WHEP: the broadcast plugin asks with the whip.* / whep.* actions ----------
+
+@pytest.mark.timeout_s(60)
+async def test_whip_whep_allow_deny(gateway_factory, backend, stub):
+	import shutil
+	import aiohttp
+	from bcutil import broadcast_gateway, presenter_pc, viewer_pc
+	gw, tmp = broadcast_gateway(gateway_factory, files={"cardea.auth.http.jcfg": auth_cfg(backend.url + "/auth")})
+	base = f"http://127.0.0.1:{gw.http_port}"
+	headers = {"Content-Type": "application/sdp", "Authorization": "Bearer whip-user"}
+	pc = await presenter_pc((230, 20, 20))
+	viewer, _ = await viewer_pc()
+	try:
+		async with aiohttp.ClientSession() as http:
+			# Denied WHIP: 403, the backend was asked for whip.publish, nobody presents.
+			stub.auth_handler = deny_only("whip.publish", "no ingest for you")
+			async with http.post(f"{base}/whip/demo", data=pc.localDescription.sdp.encode(), headers=headers) as r:
+				assert r.status == 403, (r.status, await r.text())
+			ask = asked(stub, "whip.publish")
+			assert ask and ask[-1]["channel"] == "demo" and ask[-1]["token"] == "whip-user", ask
+			assert not asked(stub, "broadcast.present"), stub.of("/auth")
+			# Allowed WHIP: 201 and a resource.
+			stub.auth_handler = deny_only("whep.play", "no playback")
+			async with http.post(f"{base}/whip/demo", data=pc.localDescription.sdp.encode(), headers=headers) as r:
+				assert r.status == 201, (r.status, await r.text())
+				res = r.headers["Location"]
+			# Denied WHEP: 403, asked as whep.play.
+			async with http.post(f"{base}/whep/demo", data=viewer.localDescription.sdp.encode(), headers=headers) as r:
+				assert r.status == 403, (r.status, await r.text())
+			assert asked(stub, "whep.play"), stub.of("/auth")
+			async with http.delete(base + res) as r:
+				assert r.status == 200
+	finally:
+		await pc.close()
+		await viewer.close()
+		shutil.rmtree(tmp, ignore_errors=True)

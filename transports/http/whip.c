@@ -223,7 +223,8 @@ static void on_reply(whip_res *r, int step, json_t *msg) {
 			"session_id", (json_int_t)r->session_id, "plugin", WHIP_PLUGIN));
 	} else if (step == STEP_ATTACH && g_strcmp0(janus, "success") == 0 && json_is_integer(id)) {
 		r->handle_id = (guint64)json_integer_value(id);
-		json_t *body = json_pack("{s:s, s:s}", "request", r->whep ? "watch" : "present", "channel", r->channel);
+		json_t *body = json_pack("{s:s, s:s, s:s}", "request", r->whep ? "watch" : "present", "channel", r->channel,
+			"via", "whip");
 		if (r->token)
 			json_object_set_new(body, "token", json_string(r->token));
 		g_snprintf(r->tx, sizeof(r->tx), "whip-%s", r->id);
