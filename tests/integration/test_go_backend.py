@@ -124,13 +124,23 @@ async def test_webhooks_reach_backend(wired_gw, backend):
 	assert "events: bad signature" not in backend.log()
 
 
-async def test_create_room_over_rest(wired_gw, backend):
-	r = subprocess.run([str(backend.binary), "-create-room", "4321", "-gateway", wired_gw.http_url,
+def create_room(gw, backend, room):
+	r = subprocess.run([str(backend.binary), "-create-room", str(room), "-gateway", gw.http_url,
 		"-token", "alice-secret-token"], capture_output=True, text=True, timeout=30)
 	assert r.returncode == 0, r.stderr
 	answer = json.loads(r.stdout.strip().splitlines()[-1])
 	assert answer["plugin"] == "janus.plugin.videoroom", answer
-	assert answer["data"]["videoroom"] == "created" and answer["data"]["room"] == 4321, answer
+	return answer["data"]
+
+
+async def test_create_room_over_rest(wired_gw, backend):
+	# 5678 is in alice's rooms (users.json): the videoroom asks the backend
+	# (videoroom.create) and creates it.
+	data = create_room(wired_gw, backend, 5678)
+	assert data["videoroom"] == "created" and data["room"] == 5678, data
+	# 4321 is not: the backend's answer restricts her to her rooms.
+	data = create_room(wired_gw, backend, 4321)
+	assert data["error_code"] == 433 and "room not allowed" in data["error"], data
 
 
 async def test_jwt_from_backend_passes_auth_jwt(gateway_factory, backend):
