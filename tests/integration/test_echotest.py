@@ -521,8 +521,10 @@ async def test_feedback_answer_media_events_stats_remb_nack(fb_gw):
 			async def stats_ready():
 				info = info_by_type(await handle_info(admin, sid, hid))
 				return info if all(m.get("rtt_us", 0) > 0 for m in info.values()) else None
+			# RTT needs one of aiortc's receiver reports after our SR; aiortc
+			# spaces its reports randomly, so allow a few of its intervals.
 			info = None
-			for _ in range(40):
+			for _ in range(120):
 				info = await stats_ready()
 				if info:
 					break
