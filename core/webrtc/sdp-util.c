@@ -493,10 +493,12 @@ void cardea_sdp_mline_reject(cardea_sdp *answer, cardea_sdp_mline *m, const card
 	if (answer == NULL || m == NULL || offered == NULL)
 		return;
 	m->port = 0;
+	/* The accessors give static payload types (0 PCMU, ...) their name and
+	 * clock even when the offer had no a=rtpmap for them. */
 	if (m->rtp && offered->n_payloads > 0)
-		cardea_sdp_payload_add(answer, m, offered->payloads[0].pt, offered->payloads[0].name,
-			offered->payloads[0].clock, offered->payloads[0].channels);
-	else if (!m->rtp && offered->fmt)
-		m->fmt = cardea_sdp_strdup(answer, offered->fmt);
+		cardea_sdp_payload_add(answer, m, offered->payloads[0].pt, cardea_sdp_payload_name(&offered->payloads[0]),
+			cardea_sdp_payload_clock(&offered->payloads[0]), offered->payloads[0].channels);
+	else if (!m->rtp)
+		m->fmt = cardea_sdp_strdup(answer, offered->fmt ? offered->fmt : "webrtc-datachannel");
 	m->direction = CARDEA_SDP_DIR_INACTIVE;
 }

@@ -199,13 +199,7 @@ static char *make_answer(const char *offer_text, gint *video_mask, echo_mline_cf
 		}
 		if (op == NULL) {
 			/* Rejected: port 0, but the m-line stays so indexes line up. */
-			m->port = 0;
-			if (m->rtp && om->n_payloads > 0)
-				cardea_sdp_payload_add(ans, m, om->payloads[0].pt, om->payloads[0].name,
-					om->payloads[0].clock, om->payloads[0].channels);
-			else if (!m->rtp && om->fmt)
-				m->fmt = cardea_sdp_strdup(ans, om->fmt);
-			m->direction = CARDEA_SDP_DIR_INACTIVE;
+			cardea_sdp_mline_reject(ans, m, om);
 			continue;
 		}
 		any = TRUE;

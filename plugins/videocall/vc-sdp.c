@@ -114,17 +114,6 @@ static cardea_sdp_payload *copy_payload(cardea_sdp *sdp, cardea_sdp_mline *m, co
 	return np;
 }
 
-/* A rejected m-line: port 0, kept so the indexes of both legs line up. */
-static void reject_mline(cardea_sdp *sdp, cardea_sdp_mline *m, const cardea_sdp_mline *om) {
-	m->port = 0;
-	m->direction = CARDEA_SDP_DIR_INACTIVE;
-	if (m->rtp && om->n_payloads > 0)
-		cardea_sdp_payload_add(sdp, m, om->payloads[0].pt, cardea_sdp_payload_name(&om->payloads[0]),
-			cardea_sdp_payload_clock(&om->payloads[0]), om->payloads[0].channels);
-	else if (!m->rtp)
-		m->fmt = cardea_sdp_strdup(sdp, om->fmt ? om->fmt : "webrtc-datachannel");
-}
-
 static gboolean is_datachannel(const cardea_sdp_mline *om) {
 	return om->kind == CARDEA_SDP_MEDIA_APPLICATION && cardea_sdp_mline_is_active(om) && !om->rtp &&
 		om->proto && g_str_has_suffix(om->proto, "DTLS/SCTP") && om->fmt != NULL;
@@ -170,7 +159,7 @@ char *vc_sdp_offer_from(const char *offer_text, const char **error) {
 				copy_payload(out, m, orx, orx->fmtp, NULL);
 		}
 		if (kept == 0) {
-			reject_mline(out, m, om);
+			cardea_sdp_mline_reject(out, m, om);
 			continue;
 		}
 		any = TRUE;
@@ -253,14 +242,14 @@ char *vc_sdp_answer_from(const char *offer_text, const char *peer_answer_text,
 			continue;
 		}
 		if (!both || !om->rtp || !bm->rtp) {
-			reject_mline(out, m, om);
+			cardea_sdp_mline_reject(out, m, om);
 			continue;
 		}
 		vc_fwd_cfg *ofwd = &offerer_fwd[i], *afwd = &answerer_fwd[i];
 		if (answer_payloads(out, m, om, bm, ofwd, afwd) == 0) {
 			memset(ofwd, 0, sizeof(*ofwd));
 			memset(afwd, 0, sizeof(*afwd));
-			reject_mline(out, m, om);
+			cardea_sdp_mline_reject(out, m, om);
 			continue;
 		}
 		any = TRUE;

@@ -429,13 +429,7 @@ static char *publisher_answer(const char *offer_text, const vr_props *props, con
 			op = pick_codec(om, om->kind == CARDEA_SDP_MEDIA_AUDIO ? acodec : vcodec, &jname);
 		if (op == NULL || om->kind == CARDEA_SDP_MEDIA_OTHER || om->kind == CARDEA_SDP_MEDIA_APPLICATION) {
 			ps->disabled = TRUE;
-			m->port = 0;
-			if (m->rtp && om->n_payloads > 0)
-				cardea_sdp_payload_add(ans, m, om->payloads[0].pt, om->payloads[0].name,
-					om->payloads[0].clock, om->payloads[0].channels);
-			else if (!m->rtp && om->fmt)
-				m->fmt = cardea_sdp_strdup(ans, om->fmt);
-			m->direction = CARDEA_SDP_DIR_INACTIVE;
+			cardea_sdp_mline_reject(ans, m, om);
 			continue;
 		}
 		any = TRUE;
