@@ -361,12 +361,23 @@ static gboolean auth_defer(const cardea_api_ctx *ctx, json_t *root, json_t *auth
 	json_t *token = json_object_get(root, "token");
 	if (json_is_string(token))
 		json_object_set(auth_request, "token", token);
+	if (ctx->remote_addr[0])
+		json_object_set_new(auth_request, "remote_addr", json_string(ctx->remote_addr));
 	cardea_auth_check(auth_request, auth_resume, item);
 	json_decref(auth_request);
 	return TRUE;
 }
 
 static void process_object(const cardea_api_ctx *ctx, json_t *root, guint64 path_session, guint64 path_handle);
+
+/* The address plugin auth checks report as remote_addr (core_auth_check). */
+static void remember_remote(cardea_session *s, const cardea_api_ctx *ctx) {
+	if (ctx->remote_addr[0] == '\0')
+		return;
+	g_mutex_lock(&s->mutex);
+	g_strlcpy(s->remote_addr, ctx->remote_addr, sizeof(s->remote_addr));
+	g_mutex_unlock(&s->mutex);
+}
 
 static void auth_finish(api_item *item) {
 	if (!cardea_auth_allowed(item->decision)) {
@@ -399,6 +410,7 @@ static void handle_create(const cardea_api_ctx *ctx, const cardea_api_envelope *
 		g_free(reason);
 		return;
 	}
+	remember_remote(s, ctx);
 	CARDEA_LOG(CARDEA_LOG_VERB, "[session %"G_GUINT64_FORMAT"] created", s->id);
 	json_t *reply = reply_new("success", 0, env->transaction);
 	json_object_set_new(reply, "data", json_pack("{s:I}", "id", (json_int_t)s->id));
@@ -460,6 +472,14 @@ static void handle_attach(const cardea_api_ctx *ctx, json_t *root, const cardea_
 	cardea_handle_unref(h);
 }
 
+/* Lines starting with "m=" (the first line is v=0, so each follows a newline). */
+static guint count_mlines(const char *sdp) {
+	guint n = 0;
+	for (const char *p = strstr(sdp, "\nm="); p != NULL; p = strstr(p + 3, "\nm="))
+		n++;
+	return n;
+}
+
 /* Validates a client jsep (janus-api.md §1.4). Returns 0 or an error code. */
 static int check_jsep(cardea_handle *h, json_t *jsep, char **reason) {
 	if (!json_is_object(jsep)) {
@@ -491,6 +511,13 @@ static int check_jsep(cardea_handle *h, json_t *jsep, char **reason) {
 	}
 	if (json_string_length(sdp) == 0 || strncmp(json_string_value(sdp), "v=0", 3) != 0) {
 		*reason = g_strdup("JSEP error: invalid SDP (it must start with v=0)");
+		return CARDEA_ERROR_JSEP_INVALID_SDP;
+	}
+	/* media.max_mlines, counted before anything parses the SDP. */
+	guint n = count_mlines(json_string_value(sdp));
+	if (n > (guint)cardea_gw->settings.max_mlines) {
+		*reason = g_strdup_printf("JSEP error: invalid SDP (too many m-lines: %u, at most %d)",
+			n, cardea_gw->settings.max_mlines);
 		return CARDEA_ERROR_JSEP_INVALID_SDP;
 	}
 	/* Cleared by the PC once an answer is accepted: a refused answer leaves
@@ -556,6 +583,78 @@ static void handle_message(const cardea_api_ctx *ctx, json_t *root, const cardea
 	g_thread_pool_push(workers, t, NULL);
 }
 
+/* A plugin's answer to a message, as the client sees it (at once, or later
+ * through reply_later). Takes r.content. */
+static void answer_plugin_result(const cardea_api_ctx *ctx, guint64 sid, guint64 hid, const char *package,
+		const char *transaction, cardea_plugin_result r) {
+	switch (r.kind) {
+	case CARDEA_PLUGIN_OK: {
+		if (r.content == NULL) {
+			cardea_api_reply_error(ctx, sid, transaction, CARDEA_ERROR_PLUGIN_MESSAGE,
+				"Plugin didn't give a result");
+			return;
+		}
+		json_t *reply = reply_new("success", sid, transaction);
+		json_object_set_new(reply, "sender", json_integer((json_int_t)hid));
+		json_object_set_new(reply, "plugindata", json_pack("{s:s, s:o}", "plugin", package, "data", r.content));
+		cardea_api_reply(ctx, reply);
+		break;
+	}
+	case CARDEA_PLUGIN_OK_WAIT: {
+		json_t *reply = reply_new("ack", sid, transaction);
+		if (r.text)
+			json_object_set_new(reply, "hint", json_string(r.text));
+		cardea_api_reply(ctx, reply);
+		json_decref(r.content);
+		break;
+	}
+	default:
+		json_decref(r.content);
+		cardea_api_reply_error(ctx, sid, transaction, CARDEA_ERROR_PLUGIN_MESSAGE,
+			r.text ? r.text : "Plugin returned a severe (unknown) error");
+		break;
+	}
+}
+
+/* A synchronous reply a plugin answers later (defer_reply/reply_later). */
+struct cardea_plugin_reply {
+	cardea_api_ctx ctx;           /* ctx.ts owned ref */
+	guint64 session_id, handle_id;
+	const char *package;          /* the plugin's, static for the process */
+	char *transaction;            /* owned */
+};
+
+/* The message task a worker is running handle_message for (defer_reply). */
+static GPrivate current_task;
+
+static cardea_plugin_reply *core_defer_reply(cardea_plugin_session *app) {
+	worker_task *t = g_private_get(&current_task);
+	if (t == NULL || t->app != app || app == NULL)
+		return NULL;
+	cardea_plugin_reply *reply = g_new0(cardea_plugin_reply, 1);
+	reply->ctx = t->ctx;
+	cardea_transport_session_ref(reply->ctx.ts);
+	reply->session_id = t->handle->session->id;
+	reply->handle_id = t->handle->id;
+	reply->package = t->plugin->info->package;
+	reply->transaction = g_strdup(t->transaction);
+	return reply;
+}
+
+static void core_reply_later(cardea_plugin_reply *reply, cardea_plugin_result result) {
+	if (reply == NULL) {
+		json_decref(result.content);
+		return;
+	}
+	if (result.kind == CARDEA_PLUGIN_LATER)
+		result = cardea_plugin_error("Plugin deferred its reply twice");
+	answer_plugin_result(&reply->ctx, reply->session_id, reply->handle_id, reply->package,
+		reply->transaction, result);
+	cardea_transport_session_unref(reply->ctx.ts);
+	g_free(reply->transaction);
+	g_free(reply);
+}
+
 static void run_message_task(worker_task *t) {
 	cardea_handle *h = t->handle;
 	guint64 sid = h->session->id;
@@ -565,35 +664,14 @@ static void run_message_task(worker_task *t) {
 	}
 	json_t *body = t->body, *jsep = t->jsep;
 	t->body = t->jsep = NULL;   /* transfer to the plugin */
+	g_private_set(&current_task, t);
 	cardea_plugin_result r = t->plugin->ops.plugin.handle_message(t->app, t->transaction, body, jsep);
-	switch (r.kind) {
-	case CARDEA_PLUGIN_OK: {
-		if (r.content == NULL) {
-			cardea_api_reply_error(&t->ctx, sid, t->transaction, CARDEA_ERROR_PLUGIN_MESSAGE,
-				"Plugin didn't give a result");
-			return;
-		}
-		json_t *reply = reply_new("success", sid, t->transaction);
-		json_object_set_new(reply, "sender", json_integer((json_int_t)h->id));
-		json_object_set_new(reply, "plugindata", json_pack("{s:s, s:o}",
-			"plugin", t->plugin->info->package, "data", r.content));
-		cardea_api_reply(&t->ctx, reply);
-		break;
+	g_private_set(&current_task, NULL);
+	if (r.kind == CARDEA_PLUGIN_LATER) {
+		json_decref(r.content);   /* the plugin holds a cardea_plugin_reply and answers with it */
+		return;
 	}
-	case CARDEA_PLUGIN_OK_WAIT: {
-		json_t *reply = reply_new("ack", sid, t->transaction);
-		if (r.text)
-			json_object_set_new(reply, "hint", json_string(r.text));
-		cardea_api_reply(&t->ctx, reply);
-		json_decref(r.content);
-		break;
-	}
-	default:
-		json_decref(r.content);
-		cardea_api_reply_error(&t->ctx, sid, t->transaction, CARDEA_ERROR_PLUGIN_MESSAGE,
-			r.text ? r.text : "Plugin returned a severe (unknown) error");
-		break;
-	}
+	answer_plugin_result(&t->ctx, sid, h->id, t->plugin->info->package, t->transaction, r);
 }
 
 void cardea_api_queue_admin_plugin(const cardea_api_ctx *ctx, cardea_loaded_module *plugin,
@@ -823,6 +901,7 @@ static void janus_request(const cardea_api_ctx *ctx, json_t *root, const cardea_
 		return;
 	}
 	cardea_session_touch(s);
+	remember_remote(s, ctx);
 	if (!env->has_handle) {
 		session_request(ctx, root, env, s, by_token);
 		cardea_session_unref(s);
@@ -956,11 +1035,13 @@ static void push_item(api_item *item) {
 
 /* ---- callbacks for transports ---- */
 
-static void core_incoming_request(cardea_transport *transport, cardea_transport_session *ts,
+static void core_incoming_request_from(cardea_transport *transport, cardea_transport_session *ts,
 		void *request_id, bool admin, const char *text, size_t len,
-		guint64 path_session_id, guint64 path_handle_id) {
+		guint64 path_session_id, guint64 path_handle_id, const char *remote_addr) {
 	cardea_loaded_module *m = cardea_gateway_transport_module(transport);
-	cardea_api_ctx ctx = { m, ts, request_id, admin };
+	cardea_api_ctx ctx = { m, ts, request_id, admin, "" };
+	if (remote_addr)
+		g_strlcpy(ctx.remote_addr, remote_addr, sizeof(ctx.remote_addr));
 	if (m == NULL || ts == NULL) {
 		CARDEA_LOG(CARDEA_LOG_ERR, "[api] request from an unknown transport dropped");
 		return;
@@ -979,6 +1060,12 @@ static void core_incoming_request(cardea_transport *transport, cardea_transport_
 	item->path_session = path_session_id;
 	item->path_handle = path_handle_id;
 	push_item(item);
+}
+
+static void core_incoming_request(cardea_transport *transport, cardea_transport_session *ts,
+		void *request_id, bool admin, const char *text, size_t len,
+		guint64 path_session_id, guint64 path_handle_id) {
+	core_incoming_request_from(transport, ts, request_id, admin, text, len, path_session_id, path_handle_id, NULL);
 }
 
 static void core_transport_gone(cardea_transport *transport, cardea_transport_session *ts) {
@@ -1010,9 +1097,11 @@ static bool core_session_keepalive(guint64 session_id) {
 
 void cardea_api_fill_transport_core(cardea_transport_core *core) {
 	core->incoming_request = core_incoming_request;
+	core->incoming_request_from = core_incoming_request_from;
 	core->transport_gone = core_transport_gone;
 	core->check_api_auth = core_check_api_auth;
 	core->session_keepalive = core_session_keepalive;
+	core->ice_restart = cardea_pc_transport_ice_restart;
 	core->configs_folder = cardea_gw->settings.configs_folder;
 	core->html_folder = cardea_gw->settings.html_folder;
 }
@@ -1103,6 +1192,22 @@ static void core_notify_event(cardea_plugin *plugin, cardea_plugin_session *app,
 	g_free(type);
 }
 
+/* A plugin's question on its way back: the core notes what it enforces
+ * itself (max_bitrate) before the plugin sees the decision. */
+typedef struct plugin_ask {
+	cardea_handle *handle;          /* ref */
+	cardea_auth_done_fn done;
+	void *user_data;
+} plugin_ask;
+
+static void plugin_ask_done(json_t *decision, void *data) {
+	plugin_ask *ask = data;
+	cardea_handle_note_decision(ask->handle, decision);
+	ask->done(decision, ask->user_data);
+	cardea_handle_unref(ask->handle);
+	g_free(ask);
+}
+
 /* Plugin-declared guarded actions: the request carries what the core knows
  * of the handle (ids, plugin, the attach token and user) plus the plugin's target. */
 static void core_auth_check(cardea_plugin_session *app, const char *action, json_t *target,
@@ -1117,17 +1222,28 @@ static void core_auth_check(cardea_plugin_session *app, const char *action, json
 		"plugin", h->plugin->info->package);
 	if (h->auth_token)
 		json_object_set_new(req, "token", json_string(h->auth_token));
+	g_mutex_lock(&h->session->mutex);
+	if (h->session->remote_addr[0])
+		json_object_set_new(req, "remote_addr", json_string(h->session->remote_addr));
+	g_mutex_unlock(&h->session->mutex);
 	const char *uid = json_string_value(json_object_get(h->auth_decision, "user_id"));
 	if (uid)
 		json_object_set_new(req, "user_id", json_string(uid));
 	if (json_is_object(target))
 		json_object_update(req, target);
-	cardea_auth_check(req, done, user_data);
+	plugin_ask *ask = g_new(plugin_ask, 1);
+	cardea_handle_ref(h);
+	ask->handle = h;
+	ask->done = done;
+	ask->user_data = user_data;
+	cardea_auth_check(req, plugin_ask_done, ask);
 	json_decref(req);
 }
 
 void cardea_api_fill_plugin_core(cardea_plugin_core *core) {
 	core->auth_check = core_auth_check;
+	core->defer_reply = core_defer_reply;
+	core->reply_later = core_reply_later;
 	core->push_event = core_push_event;
 	core->close_pc = core_close_pc;
 	core->end_session = core_end_session;

@@ -20,6 +20,7 @@ typedef struct cardea_api_ctx {
 	cardea_transport_session *ts;        /* owned ref */
 	void *request_id;                    /* the transport's cookie, NULL for streaming transports */
 	bool admin;
+	char remote_addr[64];                /* the client's IP as text, "" when the transport did not say */
 } cardea_api_ctx;
 
 /* The request envelope, validated in Janus's order (janus-api.md §1.1 steps 2–4). */

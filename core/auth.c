@@ -6,14 +6,19 @@
 #include "gateway.h"
 #include "log.h"
 
-/* One outstanding question. Two refs: one for the `calls` table (the
- * caller's side: dropped by whoever delivers the answer) and one held by
- * the module until it calls module_done. */
+/* A module that never answers must not park a request for ever: after this
+ * the core answers a deny itself (the module's late answer is dropped). */
+#define AUTH_ANSWER_TIMEOUT_S 10
+
+/* One outstanding question. Three refs: one for the `calls` table (the
+ * caller's side: dropped by whoever delivers the answer), one held by the
+ * module until it calls module_done, one by the timeout source. */
 typedef struct auth_call {
 	gint refs;
 	cardea_auth_done_fn done;
 	void *user_data;
 	char *action;            /* owned, for log lines */
+	GSource *timer;          /* owned ref; destroyed once answered */
 } auth_call;
 
 static GMutex calls_lock;
@@ -41,9 +46,22 @@ json_t *cardea_auth_deny_new(const char *reason) {
 
 static void call_unref(auth_call *c) {
 	if (g_atomic_int_dec_and_test(&c->refs)) {
+		if (c->timer)
+			g_source_unref(c->timer);
 		g_free(c->action);
 		g_free(c);
 	}
+}
+
+static void call_unref_cb(gpointer data) {
+	call_unref(data);
+}
+
+/* Whoever took `c` out of the table answers it and stops its timer. */
+static void deliver(auth_call *c, json_t *decision) {
+	g_source_destroy(c->timer);
+	c->done(decision, c->user_data);
+	call_unref(c);
 }
 
 static void count(gboolean allow) {
@@ -78,13 +96,27 @@ static void module_done(json_t *decision, void *data) {
 			allow ? "allowed" : "denied", allow ? "" : ": ",
 			allow ? "" : (json_string_value(json_object_get(decision, "reason")) ?
 				json_string_value(json_object_get(decision, "reason")) : "no reason given"));
-		c->done(decision, c->user_data);
-		call_unref(c);
+		deliver(c, decision);
 	} else {
-		/* Cancelled at shutdown: the caller already had its answer. */
+		/* Cancelled at shutdown or timed out: the caller already had its answer. */
 		json_decref(decision);
 	}
 	call_unref(c);
+}
+
+/* Main loop: the module kept quiet for AUTH_ANSWER_TIMEOUT_S. */
+static gboolean call_timed_out(gpointer data) {
+	auth_call *c = data;
+	g_mutex_lock(&calls_lock);
+	gboolean mine = calls && g_hash_table_steal(calls, c);
+	g_mutex_unlock(&calls_lock);
+	if (mine) {
+		count(FALSE);
+		CARDEA_LOG(CARDEA_LOG_WARN, "[auth] %s: the auth module gave no answer in %d s: denied",
+			c->action, AUTH_ANSWER_TIMEOUT_S);
+		deliver(c, cardea_auth_deny_new("auth timeout"));
+	}
+	return G_SOURCE_REMOVE;
 }
 
 void cardea_auth_check(json_t *request, cardea_auth_done_fn done, void *user_data) {
@@ -94,15 +126,18 @@ void cardea_auth_check(json_t *request, cardea_auth_done_fn done, void *user_dat
 		return;
 	}
 	auth_call *c = g_new0(auth_call, 1);
-	c->refs = 2;
+	c->refs = 3;
 	c->done = done;
 	c->user_data = user_data;
 	c->action = g_strdup(json_string_value(json_object_get(request, "action")));
+	c->timer = g_timeout_source_new_seconds(AUTH_ANSWER_TIMEOUT_S);
+	g_source_set_callback(c->timer, call_timed_out, c, call_unref_cb);
 	g_mutex_lock(&calls_lock);
 	if (calls == NULL)
 		calls = g_hash_table_new(NULL, NULL);
 	g_hash_table_add(calls, c);
 	g_mutex_unlock(&calls_lock);
+	g_source_attach(c->timer, NULL);
 	m->ops.auth.authorize(request, module_done, c);
 }
 
@@ -112,11 +147,8 @@ void cardea_auth_cancel_all(void) {
 	if (calls)
 		g_hash_table_steal_all(calls);
 	g_mutex_unlock(&calls_lock);
-	for (GList *l = pending; l; l = l->next) {
-		auth_call *c = l->data;
-		c->done(cardea_auth_deny_new("Server shutting down"), c->user_data);
-		call_unref(c);
-	}
+	for (GList *l = pending; l; l = l->next)
+		deliver(l->data, cardea_auth_deny_new("Server shutting down"));
 	g_list_free(pending);
 }
 

@@ -12,18 +12,3 @@ guint64 cardea_id_random(void) {
 			return v;
 	}
 }
-
-gboolean cardea_secret_equal(const char *a, const char *b) {
-	if (a == NULL || b == NULL)
-		return FALSE;
-	size_t la = strlen(a), lb = strlen(b);
-	/* Walk the longer length so timing does not reveal the expected length's prefix. */
-	size_t n = MAX(la, lb);
-	unsigned char diff = (unsigned char)(la != lb);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ca = i < la ? (unsigned char)a[i] : 0;
-		unsigned char cb = i < lb ? (unsigned char)b[i] : 0;
-		diff |= ca ^ cb;
-	}
-	return diff == 0;
-}

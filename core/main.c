@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <glib-unix.h>
 #include "config.h"
 #include "gateway.h"
@@ -47,6 +48,31 @@ static void replace(char **field, const char *value) {
 		g_free(*field);
 		*field = g_strdup(value);
 	}
+}
+
+/* Every WebSocket and HTTP connection and every PeerConnection socket is a
+ * file descriptor, and libwebsockets sizes its tables from the limit when
+ * its context is created: raise the soft limit to the hard one (the
+ * ceiling the admin set) before any module loads, and say what we got. */
+static void raise_fd_limit(void) {
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		CARDEA_LOG(CARDEA_LOG_WARN, "[main] cannot read the file descriptor limit");
+		return;
+	}
+	rlim_t was = rl.rlim_cur;
+	/* Linux refuses an infinite descriptor limit; 2^20 is its default ceiling (fs.nr_open). */
+	rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			CARDEA_LOG(CARDEA_LOG_WARN, "[main] cannot raise the file descriptor limit from %llu to %llu",
+				(unsigned long long)was, (unsigned long long)want);
+			return;
+		}
+	}
+	CARDEA_LOG(CARDEA_LOG_INFO, "[main] file descriptor limit %llu (soft limit was %llu)",
+		(unsigned long long)rl.rlim_cur, (unsigned long long)was);
 }
 
 /* Loads settings: defaults, then the config file, then the command line. */
@@ -140,6 +166,7 @@ int main(int argc, char *argv[]) {
 	CARDEA_LOG(CARDEA_LOG_INFO, "[main] Cardea %s starting (configs in %s)", CARDEA_VERSION_STRING, gw.settings.configs_folder);
 	if (gw.settings.admin_secret == NULL)
 		CARDEA_LOG(CARDEA_LOG_WARN, "[main] no admin_secret set: the Admin API is open to whoever reaches its listeners");
+	raise_fd_limit();
 
 	/* Signals are caught from here on, before any thread or module starts: a
 	 * SIGTERM that arrives while modules load is kept and handled as soon as

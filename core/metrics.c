@@ -7,6 +7,7 @@
 #include "gateway.h"
 #include "session.h"
 #include "webrtc/pc.h"
+#include "webrtc/relay.h"
 
 /* Per-m-line numbers summed into cardea_media_<name>. */
 static const char *const media_keys[] = {
@@ -124,6 +125,8 @@ char *cardea_metrics_text(void) {
 		"# TYPE cardea_handles gauge\ncardea_handles %"G_GUINT64_FORMAT"\n", m.handles);
 	g_string_append_printf(out, "# HELP cardea_peerconnections PeerConnections (any state).\n"
 		"# TYPE cardea_peerconnections gauge\ncardea_peerconnections %"G_GUINT64_FORMAT"\n", m.pcs);
+	g_string_append_printf(out, "# HELP cardea_peerconnections_live PeerConnections counted against media.max_peerconnections.\n"
+		"# TYPE cardea_peerconnections_live gauge\ncardea_peerconnections_live %u\n", cardea_pc_slots_in_use());
 	g_string_append_printf(out, "# HELP cardea_peerconnections_up PeerConnections past webrtcup.\n"
 		"# TYPE cardea_peerconnections_up gauge\ncardea_peerconnections_up %"G_GUINT64_FORMAT"\n", m.pcs_up);
 	for (size_t k = 0; k < N_MEDIA_KEYS; k++)
@@ -136,6 +139,7 @@ char *cardea_metrics_text(void) {
 		"# TYPE cardea_auth_decisions_total counter\n"
 		"cardea_auth_decisions_total{result=\"allow\"} %"G_GUINT64_FORMAT"\n"
 		"cardea_auth_decisions_total{result=\"deny\"} %"G_GUINT64_FORMAT"\n", allowed, denied);
+	cardea_relay_metrics_append(out);
 	GHashTable *typed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	json_t *stats = json_pack("{s:s}", "request", "stats");
 	for (guint i = 0; i < cardea_gw->auth->len; i++) {
@@ -161,6 +165,17 @@ char *cardea_metrics_text(void) {
 		append_module_numbers(out, typed, "cardea_plugin_", "plugin", mod->info->package, r);
 		json_decref(r);
 	}
+	/* Transports' own counters ({"request":"stats"}: rate-limited requests,
+	 * slow clients dropped, open connections), labelled with the transport. */
+	json_t *tstats = json_pack("{s:s}", "request", "stats");
+	for (guint i = 0; cardea_gw->transports && i < cardea_gw->transports->len; i++) {
+		cardea_loaded_module *mod = g_ptr_array_index(cardea_gw->transports, i);
+		json_t *r = mod->ops.transport.query_transport(tstats);
+		if (json_object_get(r, "error") == NULL)
+			append_module_numbers(out, typed, "cardea_transport_", "transport", mod->info->package, r);
+		json_decref(r);
+	}
+	json_decref(tstats);
 	g_hash_table_destroy(typed);
 	return g_string_free(out, FALSE);
 }

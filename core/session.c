@@ -343,6 +343,13 @@ void cardea_handle_set_auth(cardea_handle *h, const char *token, json_t *decisio
 	h->auth_token = g_strdup(token);
 	json_decref(h->auth_decision);
 	h->auth_decision = decision ? json_incref(decision) : NULL;
+	cardea_handle_note_decision(h, decision);
+}
+
+void cardea_handle_note_decision(cardea_handle *h, const json_t *decision) {
+	json_int_t max = cardea_auth_allowed(decision) ? cardea_auth_max_bitrate(decision) : 0;
+	if (max > 0)
+		g_atomic_int_set(&h->auth_max_bitrate, (gint)MIN(max, G_MAXINT));
 }
 
 void cardea_handle_ref(cardea_handle *h) {
@@ -496,4 +503,38 @@ void cardea_handle_queue_candidate(cardea_handle *h, json_t *candidate) {
 	json_object_set_new(candidate, CARDEA_HANDLE_QUEUED_AT, json_integer(g_get_monotonic_time()));
 	g_queue_push_tail(&h->pending_candidates, candidate);
 	g_mutex_unlock(&h->mutex);
+}
+
+/* ---- PeerConnection cap (media.max_peerconnections) ---- */
+
+static volatile gint live_pcs;
+
+gboolean cardea_pc_slot_reserve(void) {
+	gint max = cardea_gw->settings.max_peerconnections;
+	for (;;) {
+		gint n = g_atomic_int_get(&live_pcs);
+		if (max > 0 && n >= max)
+			return FALSE;
+		if (g_atomic_int_compare_and_exchange(&live_pcs, n, n + 1))
+			return TRUE;
+	}
+}
+
+void cardea_pc_slot_mark_active(volatile gint *active, gboolean reserved) {
+	if (g_atomic_int_compare_and_exchange(active, 0, 1)) {
+		if (!reserved)
+			g_atomic_int_inc(&live_pcs);
+	} else if (reserved) {
+		/* Someone else activated it meanwhile (and counted it). */
+		g_atomic_int_add(&live_pcs, -1);
+	}
+}
+
+void cardea_pc_slot_release(void) {
+	g_atomic_int_add(&live_pcs, -1);
+}
+
+guint cardea_pc_slots_in_use(void) {
+	gint n = g_atomic_int_get(&live_pcs);
+	return n > 0 ? (guint)n : 0;
 }

@@ -32,6 +32,7 @@ typedef struct cardea_session {
 	gint timeout;                         /* per-session timeout, -1 = global */
 	volatile gint destroyed;
 	cardea_refcount ref;
+	char remote_addr[64];                 /* under mutex: the client's address on its latest request */
 } cardea_session;
 
 typedef struct cardea_handle {
@@ -52,6 +53,11 @@ typedef struct cardea_handle {
 	 * decision (NULL without an auth module). Both owned. */
 	char *auth_token;
 	json_t *auth_decision;
+	/* permissions.max_bitrate (bps) of the latest allow that carried one for
+	 * this handle (attach or a plugin action); 0 = none. Atomic: written
+	 * by whichever thread delivers a decision, read by the media loop, which
+	 * sends it to the peer as a REMB cap (pc-rtcp.c). */
+	volatile gint auth_max_bitrate;
 } cardea_handle;
 
 void cardea_sessions_init(void);
@@ -94,6 +100,9 @@ cardea_handle *cardea_handle_create(cardea_session *session, cardea_loaded_modul
 void cardea_handle_set_auth(cardea_handle *handle, const char *token, json_t *decision);
 /* New ref or NULL. */
 cardea_handle *cardea_handle_find(cardea_session *session, guint64 id);
+/* Any thread: keeps what the media path enforces from an auth decision
+ * for the handle (permissions.max_bitrate as a REMB cap). */
+void cardea_handle_note_decision(cardea_handle *h, const json_t *decision);
 void cardea_handle_ref(cardea_handle *handle);
 void cardea_handle_unref(cardea_handle *handle);
 /* Detaches: plugin destroy_session, removal from the session, and when
@@ -109,5 +118,17 @@ json_t *cardea_handle_event_new(cardea_handle *handle, const char *kind);
  * media stack can drop the ones older than candidates_timeout. */
 #define CARDEA_HANDLE_QUEUED_AT "cardea-queued-at"
 void cardea_handle_queue_candidate(cardea_handle *handle, json_t *candidate);
+
+/* media.max_peerconnections: live PeerConnections core-wide (a PC is live
+ * from the offer that starts it to its hangup). Any thread, lock-free.
+ * reserve: TRUE and one more counted when under the cap (always when the
+ * cap is 0), FALSE when full. mark_active: flips *active 0 -> 1 for a PC
+ * whose slot was reserved (`reserved`) or not (a renegotiation racing a
+ * hangup), keeping the count equal to the number of live PCs; a lost race
+ * gives the reservation back. release: the PC's active went 1 -> 0. */
+gboolean cardea_pc_slot_reserve(void);
+void cardea_pc_slot_mark_active(volatile gint *active, gboolean reserved);
+void cardea_pc_slot_release(void);
+guint cardea_pc_slots_in_use(void);
 
 #endif

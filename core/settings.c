@@ -78,6 +78,9 @@ static const opt_desc options[] = {
 	INT("media", "twcc_period", twcc_period, 1, 10000),
 	INT("media", "min_nack_queue", min_nack_queue, 0, 10000),
 	INT("media", "event_loops", event_loops, 0, 64),
+	INT("media", "max_peerconnections", max_peerconnections, 0, 10000000),
+	/* 16 is what a PeerConnection can hold (PC_MAX_MLINES): only lower caps make sense. */
+	INT("media", "max_mlines", max_mlines, 1, 16),
 
 	STR("nat", "stun_server", stun_server),
 	INT("nat", "stun_port", stun_port, 1, 65535),
@@ -125,6 +128,8 @@ void cardea_settings_defaults(cardea_settings *s, const char *configs_folder, co
 	s->twcc_period = 200;
 	s->min_nack_queue = 200;
 	s->event_loops = 0;
+	s->max_peerconnections = 0;
+	s->max_mlines = 16;
 	s->stun_port = 3478;
 	s->turn_port = 3478;
 	s->turn_type = g_strdup("udp");

@@ -48,6 +48,8 @@ typedef struct cardea_settings {
 	gint twcc_period;            /* default 200 ms */
 	gint min_nack_queue;         /* default 200 ms */
 	gint event_loops;            /* media.event_loops; 0 = one per core */
+	gint max_peerconnections;    /* media.max_peerconnections: live PCs core-wide, 0 = unlimited (default) */
+	gint max_mlines;             /* media.max_mlines: m-lines in a client SDP, 1..16, default 16 */
 	/* nat */
 	char *stun_server;           /* owned */
 	gint stun_port;              /* default 3478 */

@@ -12,6 +12,15 @@
 //   await handle.trickle(candidate);                  // null = gathering completed
 //   await handle.hangup(); await handle.detach(); await session.destroy(); gw.close();
 //
+// When the WebSocket drops, the Gateway reconnects by itself (backoff, within
+// options.reconnectMs) and `claim`s each of its sessions on the new
+// connection: PeerConnections are not touched (media has its own path and
+// keeps flowing), and the gateway emits 'reconnecting' then 'reconnected'.
+// A session the gateway no longer knows (458: reclaim_session_timeout passed,
+// or the gateway restarted) emits 'gone' and the Gateway then emits 'close'
+// ({reason, lost: true}) exactly as when reconnecting fails: the page's
+// 'close' handler tears down its PeerConnections and joins again from scratch.
+//
 // Requests resolve with the gateway's direct reply (`success`, `ack`,
 // `server_info`, `pong`) and reject with a GatewayError on `error`. What the
 // gateway sends later (plugin `event`s, even those answering a request, and
@@ -24,6 +33,12 @@ const HTTP_REQUEST_TIMEOUT_MS = 15000;
 // Our long polls ask for up to 10 events; the gateway answers within ~30 s.
 const LONG_POLL_TIMEOUT_MS = 60000;
 const LONG_POLL_MAX_FAILURES = 3;
+// After a WebSocket drop: wait this long before each new attempt (the last
+// value repeats), for at most RECONNECT_WINDOW_MS (options.reconnectMs; 0 turns
+// reconnection off). Keep the window below the gateway's
+// reclaim_session_timeout, or the sessions are gone when we get back.
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000];
+const RECONNECT_WINDOW_MS = 30000;
 
 // An API `error` reply: code and reason as sent (janus-api.md §1.5).
 export class GatewayError extends Error {
@@ -285,12 +300,16 @@ export class Gateway extends Emitter {
 	#transport;
 	#sessions = new Map();   // id -> Session
 	#options;
+	#closing = false;        // close() called: never reconnect
+	#reconnecting = false;
 
 	constructor(transport, options) {
 		super();
 		this.#transport = transport;
 		this.#options = options;
 		this.keepaliveMs = options.keepaliveMs || KEEPALIVE_MS;
+		this.reconnectMs = options.reconnectMs ?? RECONNECT_WINDOW_MS;
+		this.reconnects = 0;     // successful reconnections, for pages and tests
 	}
 
 	// 'websocket' or 'http': which one connect() ended up with.
@@ -325,6 +344,7 @@ export class Gateway extends Emitter {
 	}
 
 	close() {
+		this.#closing = true;
 		for (const s of this.#sessions.values())
 			s._stop();
 		this.#sessions.clear();
@@ -341,10 +361,79 @@ export class Gateway extends Emitter {
 	}
 
 	_closed(reason) {
+		if (this.#closing)
+			return;
+		if (this.#transport.name === 'websocket' && this.reconnectMs > 0 && this.#options.ws) {
+			this.#reconnect(reason);
+			return;
+		}
+		this.#lost(reason);
+	}
+
+	#lost(reason) {
 		for (const s of this.#sessions.values())
 			s._stop();
 		this.#sessions.clear();
-		this.emit('close', { reason });
+		this.emit('close', { reason, lost: true });
+	}
+
+	// New WebSocket with backoff, then `claim` of every session (janus-api.md:
+	// claim moves a session's events to the connection that sends it).
+	async #reconnect(reason) {
+		if (this.#reconnecting)
+			return;
+		this.#reconnecting = true;
+		this.emit('reconnecting', { reason });
+		const deadline = Date.now() + this.reconnectMs;
+		let lastError = null;
+		let retry = null;
+		try {
+			for (let i = 0; ; i++) {
+				await new Promise(r => setTimeout(r, RECONNECT_DELAYS_MS[Math.min(i, RECONNECT_DELAYS_MS.length - 1)]));
+				if (this.#closing)
+					return;
+				if (Date.now() > deadline) {
+					this.#lost(`${reason}; no connection within ${this.reconnectMs} ms (${lastError?.message})`);
+					return;
+				}
+				try {
+					this.#transport = await WebSocketTransport.open(this.#options.ws,
+						msg => this._dispatch(msg), r => this._closed(r));
+					break;
+				} catch (err) {
+					lastError = err;
+				}
+			}
+			const gone = [];
+			for (const s of [...this.#sessions.values()]) {
+				try {
+					await this.request({ janus: 'claim', session_id: s.id });
+				} catch (err) {
+					if (!(err instanceof GatewayError))
+						throw err;       // the new connection failed too: start over
+					gone.push({ session: s, err });
+				}
+			}
+			this.reconnects++;
+			if (gone.length > 0) {
+				for (const { session, err } of gone) {
+					session._stop();
+					this.#sessions.delete(session.id);
+					session.emit('gone', { reason: err.message, code: err.code });
+				}
+				this.#lost(`${reason}; session lost on the gateway: ${gone[0].err.message}`);
+				return;
+			}
+			for (const s of this.#sessions.values())
+				s.emit('reconnected', {});
+			this.emit('reconnected', { reason });
+		} catch (err) {
+			retry = err;
+		} finally {
+			this.#reconnecting = false;
+		}
+		if (retry)
+			this._closed(`${reason}; ${retry.message}`);
 	}
 
 	_forget(session) {

@@ -27,7 +27,9 @@ CARDEA_BUILD_PKGS=(autoconf automake libtool pkg-config make gcc
 CARDEA_TEST_PKGS=(python3-pytest python3-aiohttp python3-websockets python3-aiortc
 	nodejs npm chromium janus valgrind curl ca-certificates coturn
 	clang libclang-rt-14-dev   # clang + its runtime: the libFuzzer targets (tests/fuzz)
-	golang-go)   # builds examples/go-backend in the tests
+	golang-go   # builds examples/go-backend in the tests
+	iproute2   # `ip netns` / tun links: tests/integration/netns.py (test_netem.py)
+	janus-tools ffmpeg)   # janus-pp-rec + ffprobe: tests/integration/test_recording.py
 
 cardea_say() { printf '==> %s\n' "$*"; }
 cardea_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -394,9 +394,17 @@ void cardea_ice_remote_gathering_done(cardea_ice *ice) {
 	nice_agent_peer_candidate_gathering_done(ice->agent, ice->stream_id);
 }
 
+/* libnice declares a component failed this long after its checks went
+ * idle without a nomination (its default is 5 s). After a restart the
+ * controlling peer may keep its old, still writable pair selected and only
+ * nominate a new one once the old one times out (Chromium: about 5 s of
+ * unanswered pings), which races the default. */
+#define ICE_RESTART_IDLE_TIMEOUT_MS 15000
+
 gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd) {
 	if (!nice_agent_restart_stream(ice->agent, ice->stream_id))
 		return FALSE;
+	g_object_set(ice->agent, "idle-timeout", (guint)ICE_RESTART_IDLE_TIMEOUT_MS, NULL);
 	ice->remote_credentials_set = FALSE;
 	ice->remote_candidates = 0;
 	g_slist_free_full(ice->early_candidates, (GDestroyNotify)nice_candidate_free);

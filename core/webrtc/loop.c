@@ -1,14 +1,20 @@
 #include "loop.h"
+#include "relay.h"
 #include "cardea/module.h"
 
 static cardea_loop *loops;   /* owned array */
 static int n_loops;
+static __thread cardea_loop *current_loop;   /* set on each loop's own thread */
 
 static gpointer loop_thread(gpointer data) {
 	cardea_loop *l = data;
+	current_loop = l;
 	g_main_context_push_thread_default(l->context);
 	g_main_loop_run(l->loop);
+	/* Relay batches this thread still holds for other loops (relay.h). */
+	cardea_relay_thread_flush();
 	g_main_context_pop_thread_default(l->context);
+	current_loop = NULL;
 	return NULL;
 }
 
@@ -22,6 +28,7 @@ void cardea_loops_start(int count) {
 		l->index = i;
 		l->context = g_main_context_new();
 		l->loop = g_main_loop_new(l->context, FALSE);
+		l->relay = cardea_relay_ring_new(l);
 		char *name = g_strdup_printf("media-loop-%d", i);
 		l->thread = g_thread_new(name, loop_thread, l);
 		g_free(name);
@@ -35,10 +42,16 @@ static gboolean quit_loop(gpointer data) {
 }
 
 void cardea_loops_stop(void) {
+	/* Join every thread before freeing anything: a loop still running may
+	 * relay into another loop's ring (relay.h). */
 	for (int i = 0; i < n_loops; i++) {
 		cardea_loop *l = &loops[i];
 		g_main_context_invoke(l->context, quit_loop, l);
 		g_thread_join(l->thread);
+	}
+	for (int i = 0; i < n_loops; i++) {
+		cardea_loop *l = &loops[i];
+		cardea_relay_ring_free(l->relay);
 		g_main_loop_unref(l->loop);
 		g_main_context_unref(l->context);
 	}
@@ -76,5 +89,9 @@ void cardea_loop_invoke(cardea_loop *l, GSourceFunc fn, gpointer data, GDestroyN
 }
 
 gboolean cardea_loop_is_current(const cardea_loop *l) {
-	return g_main_context_is_owner(l->context);
+	return l != NULL && current_loop == l;
+}
+
+cardea_loop *cardea_loop_current(void) {
+	return current_loop;
 }

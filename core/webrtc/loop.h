@@ -17,6 +17,7 @@ typedef struct cardea_loop {
 	GMainLoop *loop;         /* owned */
 	GThread *thread;         /* owned, joined in cardea_loops_stop */
 	volatile gint users;     /* PeerConnections bound to this loop */
+	struct cardea_relay_ring *relay;  /* owned: packets other threads relay to this loop's PCs (relay.h) */
 } cardea_loop;
 
 /* Starts `count` loops (0 = one per CPU core). Main thread, once. */
@@ -33,5 +34,8 @@ void cardea_loop_release(cardea_loop *loop);
 void cardea_loop_invoke(cardea_loop *loop, GSourceFunc fn, gpointer data, GDestroyNotify destroy);
 /* TRUE on the loop's own thread. */
 gboolean cardea_loop_is_current(const cardea_loop *loop);
+/* The loop whose thread is calling, NULL on any other thread (a
+ * thread-local read: cheap enough for the per-packet path). */
+cardea_loop *cardea_loop_current(void);
 
 #endif

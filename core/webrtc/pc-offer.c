@@ -171,6 +171,14 @@ json_t *cardea_pc_offer_local(cardea_handle *h, json_t *jsep, char **reason) {
 		cardea_sdp_free(sdp);
 		return NULL;
 	}
+	/* media.max_peerconnections, as for a client offer (pc.c). */
+	if (fresh && !cardea_pc_slot_reserve()) {
+		g_mutex_unlock(&pc->mutex);
+		cardea_sdp_free(sdp);
+		*reason = g_strdup_printf("Maximum number of PeerConnections (%d) reached",
+			cardea_gw->settings.max_peerconnections);
+		return NULL;
+	}
 	gboolean restart = !fresh && json_is_true(json_object_get(jsep, "restart"));
 	if (fresh || restart) {
 		g_free(pc->local_ufrag);
@@ -208,7 +216,7 @@ json_t *cardea_pc_offer_local(cardea_handle *h, json_t *jsep, char **reason) {
 	g_mutex_unlock(&pc->mutex);
 
 	if (fresh) {
-		g_atomic_int_set(&pc->active, 1);
+		cardea_pc_slot_mark_active(&pc->active, TRUE);
 		CARDEA_LOG(CARDEA_LOG_VERB, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] new PeerConnection on loop %d "
 			"(gateway offer)", pc->sid, pc->hid, pc->loop->index);
 		cardea_handle_ref(h);

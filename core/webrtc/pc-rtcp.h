@@ -1,7 +1,8 @@
 /* Per-leg RTCP feedback for the PeerConnection glue (pc-rtcp.c): NACK
  * generation and retransmission (RTX or plain), transport-wide CC feedback,
- * REMB with a plugin-set cap, keyframe-request rate limiting, and the
- * `media` / `slowlink` events.
+ * REMB with a plugin-set cap, the peer's bandwidth estimate for the plugin
+ * (REMB or transport-cc based, webrtc/bwe.h), keyframe-request rate
+ * limiting, and the `media` / `slowlink` events.
  *
  * Private to pc*.c, like pc-priv.h (which embeds the two structs below and
  * includes this file).
@@ -25,6 +26,7 @@
 #include "webrtc/rtp.h"
 #include "webrtc/rtcp.h"
 #include "webrtc/nack.h"
+#include "webrtc/bwe.h"
 #include "cardea/sdp.h"
 
 #define PC_RTCP_MAX_RTX 8           /* rtx payload types remembered per m-line */
@@ -70,9 +72,16 @@ typedef struct pc_rtcp {
 	guint16 twcc_seq_out;               /* our transport-wide seq on what we send */
 	gint64 last_twcc_us, last_remb_us, last_window_us;
 	guint32 remb_cap;                   /* plugin cap, bps; 0 = none */
+	guint32 auth_cap;                   /* the auth module's max_bitrate for the handle; 0 = none */
 	gboolean remb_lift;                 /* the cap was removed: tell the peer once */
 	guint64 remb_in;                    /* the peer's last REMB estimate, bps */
 	guint64 twcc_feedback_out, twcc_feedback_in, remb_out, remb_packets_in;
+	/* What the peer can take of what we send (the plugin's
+	 * incoming_bitrate_estimate): from transport-cc feedback when a sending
+	 * m-line negotiated it, else from the peer's REMB. */
+	cardea_twcc_bwe *bwe;               /* owned: NULL when no sending m-line negotiated transport-cc */
+	cardea_bwe_gate bwe_gate;           /* what the plugin was told last */
+	guint64 bwe_reports;                /* calls to incoming_bitrate_estimate */
 } pc_rtcp;
 
 struct cardea_pc;

@@ -145,6 +145,7 @@ static gboolean deferred_teardown(gpointer data) {
 static void pc_end(cardea_pc *pc, const char *reason) {
 	if (!g_atomic_int_compare_and_exchange(&pc->active, 1, 0))
 		return;
+	cardea_pc_slot_release();
 	cardea_handle *h = pc->handle;
 	CARDEA_LOG(CARDEA_LOG_INFO, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] PeerConnection closed (%s)",
 		pc->sid, pc->hid, reason ? reason : "detach");
@@ -881,6 +882,15 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 		*reason = g_strdup("JSEP error: an offer from the gateway is pending (answer it first)");
 		return CARDEA_ERROR_WEBRTC_STATE;
 	}
+	/* media.max_peerconnections: a PC that is not live yet needs a slot. */
+	if (fresh && !cardea_pc_slot_reserve()) {
+		g_mutex_unlock(&pc->mutex);
+		cardea_sdp_free(sdp);
+		pc_remote_free(r);
+		*reason = g_strdup_printf("Maximum number of PeerConnections (%d) reached",
+			cardea_gw->settings.max_peerconnections);
+		return CARDEA_ERROR_UNKNOWN;
+	}
 	/* A live DTLS association keeps its roles (RFC 8842 5.5): an answer to
 	 * a re-offer repeats the role we have, whatever the offer allows. */
 	if (!fresh)
@@ -925,7 +935,7 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	if (fresh)
 		CARDEA_LOG(CARDEA_LOG_VERB, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] new PeerConnection on loop %d (we are DTLS %s)",
 			pc->sid, pc->hid, pc->loop->index, r->role == CARDEA_DTLS_ROLE_ACTIVE ? "client" : "server");
-	g_atomic_int_set(&pc->active, 1);
+	cardea_pc_slot_mark_active(&pc->active, fresh);
 	cardea_loop_invoke(pc->loop, apply_remote, r, pc_remote_free);
 	drain_trickles(h, pc);
 	return 0;
@@ -1018,86 +1028,12 @@ gboolean cardea_pc_trickle(cardea_handle *h, json_t *candidate) {
 
 /* ---- media out (plugin services) ---- */
 
-static void send_rtp_loop(cardea_pc *pc, const cardea_rtp_packet *packet) {
-	if (!pc->up || !g_atomic_int_get(&pc->active) || packet->mindex < 0 || packet->mindex >= PC_MAX_MLINES)
-		return;
-	pc_media *m = &pc->media[packet->mindex];
-	cardea_srtp *srtp = cardea_dtls_get_srtp(pc->dtls);
-	if (!m->active || !m->send || srtp == NULL || packet->length < CARDEA_RTP_HEADER_SIZE ||
-			packet->length > CARDEA_RTP_PACKET_MAX)
-		return;
-	/* Only what the peer accepted (an answer may keep a subset of an offer). */
-	guint8 pt = packet->buffer[1] & 0x7f;
-	gboolean accepted = FALSE;
-	for (guint k = 0; k < m->n_local_pts && !accepted; k++)
-		accepted = m->local_pts[k] == pt;
-	if (!accepted) {
-		pc->pt_drops++;
-		return;
-	}
-	memcpy(pc->scratch, packet->buffer, packet->length);
-	cardea_rtp_set_ssrc(pc->scratch, m->local_ssrc);
-	gsize len = packet->length;
-	gint64 now = g_get_monotonic_time();
-	cardea_pc_rtcp_rtp_out(pc, packet->mindex, pc->scratch, len, now);
-	if (cardea_srtp_protect_rtp(srtp, pc->scratch, &len, sizeof(pc->scratch)) != CARDEA_SRTP_OK)
-		return;
-	if (!m->sstats_init) {
-		cardea_rtp_send_stats_init(&m->sstats, m->local_ssrc, m->video ? 90000 : 48000);
-		m->sstats_init = TRUE;
-	}
-	cardea_rtp_send_stats_update(&m->sstats, packet->timestamp, packet->length - packet->header_len, now);
-	if (cardea_ice_send(pc->ice, pc->scratch, len) > 0) {
-		m->packets_out++;
-		m->bytes_out += packet->length;
-	}
-}
-
-typedef struct pc_relay {
-	cardea_pc *pc;
-	cardea_handle *handle;          /* ref: keeps pc alive until the loop ran */
-	cardea_rtp_packet packet;       /* buffer points at data */
-	guint8 data[CARDEA_RTP_PACKET_MAX];
-} pc_relay;
-
-static gboolean relay_apply(gpointer data) {
-	pc_relay *r = data;
-	send_rtp_loop(r->pc, &r->packet);
-	return G_SOURCE_REMOVE;
-}
-
-static void pc_relay_free(gpointer data) {
-	pc_relay *r = data;
-	cardea_handle_unref(r->handle);
-	g_free(r);
-}
+/* relay_rtp (cardea_pc_relay_rtp) and the per-loop relay rings: relay.c. */
 
 static cardea_handle *media_handle(cardea_plugin_session *app) {
 	if (app == NULL || app->core_handle == NULL || g_atomic_int_get(&app->stopped))
 		return NULL;
 	return app->core_handle;
-}
-
-void cardea_pc_relay_rtp(cardea_plugin_session *app, cardea_rtp_packet *packet) {
-	cardea_handle *h = media_handle(app);
-	cardea_pc *pc = pc_of(h);
-	if (pc == NULL || packet == NULL || packet->buffer == NULL)
-		return;
-	if (cardea_loop_is_current(pc->loop)) {
-		send_rtp_loop(pc, packet);
-		return;
-	}
-	/* Another thread: hand a copy over (documented as the slow path). */
-	if (packet->length > CARDEA_RTP_PACKET_MAX)
-		return;
-	pc_relay *r = g_malloc(sizeof(pc_relay));
-	r->pc = pc;
-	cardea_handle_ref(h);
-	r->handle = h;
-	r->packet = *packet;
-	memcpy(r->data, packet->buffer, packet->length);
-	r->packet.buffer = r->data;
-	cardea_loop_invoke(pc->loop, relay_apply, r, pc_relay_free);
 }
 
 typedef struct pc_kf {

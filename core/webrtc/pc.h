@@ -23,6 +23,7 @@
 #include <glib.h>
 #include <jansson.h>
 #include "cardea/plugin.h"
+#include "cardea/transport.h"
 
 struct cardea_handle;
 typedef struct cardea_pc cardea_pc;
@@ -60,6 +61,11 @@ void cardea_pc_free(cardea_pc *pc);
 
 /* Admin handle_info "webrtc" member (new reference; JSON null without a PC). */
 json_t *cardea_pc_info(struct cardea_handle *h);
+
+/* cardea_transport_core.ice_restart (transport.h): an ICE restart with the
+ * peer's new credentials and no SDP (WHIP/WHEP PATCH). pc-restart.c. */
+int cardea_pc_transport_ice_restart(cardea_transport_session *ts, guint64 session_id, guint64 handle_id,
+	const char *ufrag, const char *pwd, json_t **local);
 
 /* The plugin_core media services (see plugin.h). */
 void cardea_pc_relay_rtp(cardea_plugin_session *app, cardea_rtp_packet *packet);

@@ -3,6 +3,7 @@
 #include <srtp2/srtp.h>
 #include "cardea/module.h"
 #include "webrtc/srtp.h"
+#include "cardea/srtp.h"
 
 G_DEFINE_QUARK(cardea-srtp-error-quark, cardea_srtp_error)
 
@@ -402,4 +403,34 @@ const char *cardea_srtp_result_str(cardea_srtp_result r) {
 	case CARDEA_SRTP_ERR_FAILED: return "SRTP failure";
 	}
 	return "unknown";
+}
+
+/* ---- SDK (cardea/srtp.h): SDES-style contexts for plugins ---- */
+
+G_STATIC_ASSERT(CARDEA_SRTP_SDES_OVERHEAD == CARDEA_SRTP_MAX_OVERHEAD);
+
+cardea_srtp *cardea_srtp_sdes_new(int tag_bits, const char *key_salt_b64, char **error) {
+	GError *err = NULL;
+	cardea_srtp *s = NULL;
+	if (tag_bits != 32 && tag_bits != 80)
+		err = g_error_new(CARDEA_SRTP_ERROR, CARDEA_SRTP_ERROR_INVALID, "SRTP suite must be 32 or 80 (got %d)", tag_bits);
+	else if (cardea_srtp_global_init(&err))
+		s = cardea_srtp_new_from_b64(cardea_srtp_suite_name(tag_bits == 32 ? CARDEA_SRTP_AES128_CM_SHA1_32 :
+			CARDEA_SRTP_AES128_CM_SHA1_80), key_salt_b64, &err);
+	if (s == NULL && error != NULL)
+		*error = g_strdup(err ? err->message : "SRTP context not created");
+	g_clear_error(&err);
+	return s;
+}
+
+int cardea_srtp_sdes_protect_rtp(cardea_srtp *s, uint8_t *buf, size_t *len, size_t cap) {
+	gsize l = *len;
+	if (s == NULL || cardea_srtp_protect_rtp(s, buf, &l, cap) != CARDEA_SRTP_OK)
+		return -1;
+	*len = l;
+	return 0;
+}
+
+void cardea_srtp_sdes_free(cardea_srtp *s) {
+	cardea_srtp_free(s);
 }

@@ -104,6 +104,8 @@ type authRequest struct {
 	Plugin    string          `json:"plugin"`
 	Room      json.RawMessage `json:"room"`
 	Display   string          `json:"display"`
+	// The client's address as the gateway saw it (the proxy's, behind one).
+	RemoteAddr string `json:"remote_addr"`
 }
 
 func deny(w http.ResponseWriter, reason string) {
@@ -173,7 +175,7 @@ func (b *Backend) handleAuth(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	log.Printf("auth: %s by %s allowed", req.Action, u.ID)
+	log.Printf("auth: %s by %s from %s allowed", req.Action, u.ID, req.RemoteAddr)
 	writeJSON(w, map[string]any{
 		"allow":   true,
 		"user_id": u.ID,

@@ -128,12 +128,35 @@ char *bc_viewer_answer(const char *offer, const bc_props *props, bc_leg *leg, co
 
 /* ---- media ---- */
 
+#define BC_POLICY_US 100000    /* automatic layer choice: at most this often per viewer */
+
 void bc_viewer_reset(bc_session *s) {
 	g_mutex_lock(&s->fwd_mutex);
-	s->fwd_gen = -1;    /* the next packet re-inits the selector */
+	s->fwd_gen = -1;    /* the next packet re-inits the selector (and the policy) */
 	cardea_sim_rewriter_init(&s->vrw, 90000);
 	cardea_sim_rewriter_init(&s->arw, 48000);
 	g_mutex_unlock(&s->fwd_mutex);
+	/* A new PeerConnection: its estimate starts over. */
+	g_atomic_int_set(&s->estimate_bps, 0);
+}
+
+void bc_presenter_reset(bc_session *s) {
+	cardea_bwe_meter_init(&s->meter);
+	for (int i = 0; i < CARDEA_BWE_LAYERS; i++)
+		g_atomic_int_set(&s->layer_bps[i], 0);
+}
+
+void bc_media_estimate(cardea_plugin_session *app, uint32_t bitrate) {
+	bc_session *s = app->plugin_handle;
+	if (s != NULL)
+		g_atomic_int_set(&s->estimate_bps, (gint)MIN(bitrate, (uint32_t)G_MAXINT));
+}
+
+json_t *bc_layer_rates_json(bc_session *p) {
+	json_t *a = json_array();
+	for (int i = 0; i < CARDEA_BWE_LAYERS; i++)
+		json_array_append_new(a, json_integer(g_atomic_int_get(&p->layer_bps[i])));
+	return a;
 }
 
 void bc_request_keyframe(bc_channel *ch) {
@@ -154,17 +177,39 @@ void bc_request_keyframe(bc_channel *ch) {
 	bc_session_unref(p);
 }
 
-/* Layer event to a viewer whose forwarded substream/temporal layer changed. */
+/* Layer event to a viewer whose forwarded substream/temporal layer changed;
+ * a substream change also says whether it was chosen automatically and from
+ * what estimate. */
 static void push_layer(bc_session *v, cardea_video_codec codec, const char *what, int value) {
 	json_t *ev = json_pack("{s:s, s:s?, s:i}", "broadcast", "event", "videocodec",
 		cardea_video_codec_name(codec), what, value);
+	if (strcmp(what, "substream") == 0) {
+		json_object_set_new(ev, "substream_auto", json_boolean(g_atomic_int_get(&v->substream_target) < 0));
+		gint est = g_atomic_int_get(&v->estimate_bps);
+		if (est > 0)
+			json_object_set_new(ev, "estimate_bps", json_integer(est));
+	}
 	bc_push(v->app, NULL, ev, NULL);
 	json_decref(ev);
 }
 
+/* Automatic layer choice for a viewer (fwd_mutex held): the substream its
+ * estimate affords, given to the selector, which switches at a keyframe. */
+static void auto_layer(bc_session *v, const bc_leg *pleg, const uint32_t *rates, int64_t now) {
+	if (pleg->substreams < 2 || g_atomic_int_get(&v->substream_target) >= 0)
+		return;
+	if (v->policy_us != 0 && now - v->policy_us < BC_POLICY_US)
+		return;
+	v->policy_us = now;
+	uint32_t est = (uint32_t)g_atomic_int_get(&v->estimate_bps);
+	int layer = cardea_bwe_policy_choose(&v->policy, rates, pleg->substreams, est, now);
+	if (layer != v->sel.substream_target)
+		cardea_sim_selector_set_substream(&v->sel, layer);
+}
+
 /* One viewer's copy of `packet`; returns what the selector said (for keyframe requests). */
 static unsigned forward_one(bc_session *v, const cardea_rtp_packet *packet, const cardea_video_frame_info *fi,
-		int gen, const bc_leg *pleg, int64_t now) {
+		int gen, const bc_leg *pleg, const uint32_t *rates, int64_t now) {
 	if (!g_atomic_int_get(&v->media_up) || g_atomic_int_get(&v->app->stopped))
 		return 0;
 	uint8_t buf[CARDEA_RTP_PACKET_MAX];
@@ -185,14 +230,20 @@ static unsigned forward_one(bc_session *v, const cardea_rtp_packet *packet, cons
 		/* A new presenter (or a new PeerConnection): start over at its next keyframe. */
 		v->fwd_gen = gen;
 		cardea_sim_selector_init(&v->sel, pleg->substreams);
+		cardea_bwe_policy_init(&v->policy);
+		v->policy_us = 0;
 		g_atomic_int_set(&v->sel_dirty, 1);
 	}
 	if (g_atomic_int_compare_and_exchange(&v->sel_dirty, 1, 0)) {
 		gint st = g_atomic_int_get(&v->substream_target), tt = g_atomic_int_get(&v->temporal_target);
-		cardea_sim_selector_set_substream(&v->sel, st >= 0 ? st : pleg->substreams - 1);
+		/* Automatic: what the policy chose last (it runs again at once). */
+		cardea_sim_selector_set_substream(&v->sel, st >= 0 ? st :
+			v->policy.layer >= 0 ? v->policy.layer : pleg->substreams - 1);
 		cardea_sim_selector_set_temporal(&v->sel, tt >= 0 ? tt : 2);
+		v->policy_us = 0;
 	}
 	if (packet->video) {
+		auto_layer(v, pleg, rates, now);
 		r = cardea_sim_selector_process(&v->sel, &out, fi, now);
 		if (r & CARDEA_SIM_RELAY)
 			send = cardea_sim_rewriter_rewrite(&v->vrw, &out, gen * 4 + out.substream, pleg->vcodec, now);
@@ -240,6 +291,11 @@ void bc_media_incoming_rtp(cardea_plugin_session *app, cardea_rtp_packet *packet
 		bc_channel_unref(ch);
 		return;
 	}
+	/* What each substream costs (whole packets: what a viewer receives). */
+	int64_t now = g_get_monotonic_time();
+	if (packet->video && cardea_bwe_meter_add(&p->meter, packet->substream, packet->length, now))
+		for (int i = 0; i < CARDEA_BWE_LAYERS; i++)
+			g_atomic_int_set(&p->layer_bps[i], (gint)MIN(p->meter.rate_bps[i], (uint32_t)G_MAXINT));
 	g_mutex_lock(&ch->mutex);
 	bc_snap *snap = ch->presenter == p && ch->snap ? ch->snap : NULL;
 	if (snap)
@@ -250,10 +306,9 @@ void bc_media_incoming_rtp(cardea_plugin_session *app, cardea_rtp_packet *packet
 		return;
 	cardea_video_frame_info fi;
 	gboolean parsed = packet->video && cardea_video_parse_rtp(leg.vcodec, packet, &fi);
-	int64_t now = g_get_monotonic_time();
 	unsigned need = 0;
 	for (guint i = 0; i < snap->n; i++)
-		need |= forward_one(snap->v[i], packet, parsed ? &fi : NULL, gen, &leg, now);
+		need |= forward_one(snap->v[i], packet, parsed ? &fi : NULL, gen, &leg, p->meter.rate_bps, now);
 	bc_snap_unref(snap);
 	if (need & CARDEA_SIM_NEED_KEYFRAME)
 		bc_core->send_keyframe_request(app, leg.video_mindex);

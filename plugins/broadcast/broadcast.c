@@ -18,6 +18,7 @@
  * `app` (checking `stopped`) from a snapshot taken before a detach.
  */
 #include <string.h>
+#include "cardea/security.h"
 #include "broadcast.h"
 
 #define BC_HINT "Processing"
@@ -132,6 +133,9 @@ static bc_channel *session_leave(bc_session *s, gboolean close) {
 		notify_viewers(ch);
 	}
 	g_ptr_array_unref(apps);
+	if (role == BC_ROLE_PRESENTER || role == BC_ROLE_VIEWER)
+		cardea_plugin_notify(bc_core, &bc_plugin, s->app, role == BC_ROLE_PRESENTER ? "presenter_off" : "viewer_left",
+			json_pack("{s:s}", "channel", ch->name));
 	if (close && !g_atomic_int_get(&s->app->stopped))
 		bc_core->close_pc(s->app);
 	return ch;
@@ -139,18 +143,23 @@ static bc_channel *session_leave(bc_session *s, gboolean close) {
 
 /* ---- auth ---- */
 
-/* Asks the auth module on the queue thread (waits at most 10 s; a timeout
- * is a deny). Without a module the answer comes inside the call. */
-static gboolean auth_allowed(cardea_plugin_session *app, const char *action, const char *channel, json_t *body) {
+typedef enum { BC_AUTH_DENIED, BC_AUTH_ALLOWED, BC_AUTH_PARKED } bc_auth;
+
+/* Asks the auth module on the queue thread without blocking it: PARKED means
+ * the request waits for the answer (reply nothing; it runs again then).
+ * Without a module the answer comes inside the call. */
+static bc_auth auth_allowed(cardea_plugin_session *app, const char *action, const char *channel, json_t *body) {
 	json_t *target = json_pack("{s:s}", "channel", channel);
 	json_t *token = json_object_get(body, "token");
 	if (json_is_string(token))
 		json_object_set(target, "token", token);
-	json_t *decision = cardea_plugin_auth_wait(bc_core, app, action, target, 10 * G_TIME_SPAN_SECOND);
+	json_t *decision = cardea_plugin_queue_auth(queue, bc_core, app, action, target);
 	json_decref(target);
-	gboolean ok = decision && cardea_auth_allowed(decision);
+	if (decision == NULL)
+		return BC_AUTH_PARKED;
+	gboolean ok = cardea_auth_allowed(decision);
 	json_decref(decision);
-	return ok;
+	return ok ? BC_AUTH_ALLOWED : BC_AUTH_DENIED;
 }
 
 /* The channel's pin, or its token, must match when set. */
@@ -159,9 +168,9 @@ static gboolean channel_access(bc_channel *ch, json_t *body) {
 	const char *token = json_string_value(json_object_get(body, "token"));
 	if (ch->props.pin == NULL && ch->props.token == NULL)
 		return TRUE;
-	if (ch->props.pin && pin && strcmp(pin, ch->props.pin) == 0)
+	if (ch->props.pin && cardea_secret_equal(pin, ch->props.pin))
 		return TRUE;
-	if (ch->props.token && token && strcmp(token, ch->props.token) == 0)
+	if (ch->props.token && cardea_secret_equal(token, ch->props.token))
 		return TRUE;
 	return FALSE;
 }
@@ -256,7 +265,7 @@ static json_t *req_destroy(json_t *body) {
 	bc_channel *ch = bc_channel_lookup(json_string_value(json_object_get(body, "channel")));
 	if (ch == NULL)
 		return error_json(BC_ERR_NO_SUCH_CHANNEL, "No such channel");
-	if (ch->props.secret && g_strcmp0(json_string_value(json_object_get(body, "secret")), ch->props.secret) != 0) {
+	if (ch->props.secret && !cardea_secret_equal(json_string_value(json_object_get(body, "secret")), ch->props.secret)) {
 		bc_channel_unref(ch);
 		return error_json(BC_ERR_UNAUTHORIZED, "Unauthorized (wrong secret)");
 	}
@@ -314,6 +323,16 @@ static json_t *req_info(json_t *body) {
 		return error_json(BC_ERR_NO_SUCH_CHANNEL, "No such channel");
 	json_t *info = bc_channel_json(ch, TRUE);
 	json_object_set_new(info, "broadcast", json_string("success"));
+	/* What each of the presenter's substreams costs, bps (layer choice). */
+	g_mutex_lock(&ch->mutex);
+	bc_session *p = ch->presenter;
+	if (p)
+		bc_session_ref(p);
+	g_mutex_unlock(&ch->mutex);
+	if (p) {
+		json_object_set_new(info, "layer_bitrates", bc_layer_rates_json(p));
+		bc_session_unref(p);
+	}
 	bc_channel_unref(ch);
 	return info;
 }
@@ -337,8 +356,10 @@ static bc_channel *channel_for(cardea_plugin_session *app, const char *transacti
 		bc_push_error(app, transaction, BC_ERR_NO_SUCH_CHANNEL, "No such channel");
 		return NULL;
 	}
-	if (!channel_access(ch, body) || !auth_allowed(app, action, ch->name, body)) {
-		bc_push_error(app, transaction, BC_ERR_UNAUTHORIZED, "Unauthorized");
+	bc_auth auth = channel_access(ch, body) ? auth_allowed(app, action, ch->name, body) : BC_AUTH_DENIED;
+	if (auth != BC_AUTH_ALLOWED) {
+		if (auth == BC_AUTH_DENIED)
+			bc_push_error(app, transaction, BC_ERR_UNAUTHORIZED, "Unauthorized");
 		bc_channel_unref(ch);
 		return NULL;
 	}
@@ -462,6 +483,9 @@ static void do_present(bc_session *s, const char *transaction, json_t *body, jso
 	json_t *ans = json_pack("{s:s, s:s}", "type", "answer", "sdp", answer);
 	if (bc_core->push_event(app, &bc_plugin, transaction, ev, ans) < 0)
 		bc_channel_unref(session_leave(s, FALSE));
+	else
+		cardea_plugin_notify(bc_core, &bc_plugin, app, "presenter_on",
+			json_pack("{s:s, s:b}", "channel", ch->name, "takeover", old != NULL));
 	json_decref(ev);
 	json_decref(ans);
 	g_free(answer);
@@ -492,10 +516,11 @@ static void do_watch(bc_session *s, const char *transaction, json_t *body, json_
 	s->role = BC_ROLE_VIEWER;
 	g_mutex_unlock(&s->mutex);
 	g_mutex_lock(&ch->mutex);
-	gboolean gone = g_atomic_int_get(&ch->destroyed);
+	gboolean gone = g_atomic_int_get(&ch->destroyed), fresh = FALSE;
 	if (!gone && !g_hash_table_contains(ch->viewers, s)) {
 		bc_session_ref(s);
 		g_hash_table_add(ch->viewers, s);
+		fresh = TRUE;
 	}
 	gboolean has_presenter = ch->presenter != NULL;
 	g_mutex_unlock(&ch->mutex);
@@ -503,14 +528,18 @@ static void do_watch(bc_session *s, const char *transaction, json_t *body, json_
 		bc_channel_unref(session_leave(s, FALSE));
 		bc_push_error(app, transaction, BC_ERR_NO_SUCH_CHANNEL, "No such channel");
 	} else {
-		json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "broadcast", "event", "channel", ch->name,
-			"result", "watching", "presenter", has_presenter ? "present" : "none");
+		json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:b}", "broadcast", "event", "channel", ch->name,
+			"result", "watching", "presenter", has_presenter ? "present" : "none",
+			"substream_auto", g_atomic_int_get(&s->substream_target) < 0);
 		/* Without a client offer, `answer` is our offer: the client answers with `start`. */
 		json_t *ans = json_pack("{s:s, s:s}", "type", jsep ? "answer" : "offer", "sdp", answer);
-		if (bc_core->push_event(app, &bc_plugin, transaction, ev, ans) < 0)
+		if (bc_core->push_event(app, &bc_plugin, transaction, ev, ans) < 0) {
 			bc_channel_unref(session_leave(s, FALSE));
-		else
+		} else {
 			notify_viewers(ch);
+			if (fresh)
+				cardea_plugin_notify(bc_core, &bc_plugin, app, "viewer_joined", json_pack("{s:s}", "channel", ch->name));
+		}
 		json_decref(ev);
 		json_decref(ans);
 	}
@@ -519,11 +548,12 @@ static void do_watch(bc_session *s, const char *transaction, json_t *body, json_
 }
 
 static void do_configure(bc_session *s, const char *transaction, json_t *body) {
+	/* substream -1 goes back to the automatic choice (docs/broadcast.md). */
 	json_t *sub = json_object_get(body, "substream"), *tmp = json_object_get(body, "temporal");
-	if ((sub && (!json_is_integer(sub) || json_integer_value(sub) < 0 || json_integer_value(sub) > 2)) ||
+	if ((sub && (!json_is_integer(sub) || json_integer_value(sub) < -1 || json_integer_value(sub) > 2)) ||
 			(tmp && (!json_is_integer(tmp) || json_integer_value(tmp) < 0 || json_integer_value(tmp) > 2))) {
 		bc_push_error(s->app, transaction, BC_ERR_INVALID_ELEMENT,
-			"Invalid element (substream and temporal should be 0, 1 or 2)");
+			"Invalid element (substream should be -1 (automatic), 0, 1 or 2; temporal 0, 1 or 2)");
 		return;
 	}
 	g_mutex_lock(&s->mutex);
@@ -648,6 +678,8 @@ static void bc_create_session(cardea_plugin_session *app, int *error) {
 	g_mutex_init(&s->fwd_mutex);
 	cardea_sim_rewriter_init(&s->vrw, 90000);
 	cardea_sim_rewriter_init(&s->arw, 48000);
+	cardea_bwe_policy_init(&s->policy);
+	bc_presenter_reset(s);
 	cardea_refcount_init(&s->ref, session_free);
 	app->plugin_handle = s;
 	g_mutex_lock(&sessions_mutex);
@@ -706,6 +738,8 @@ static void bc_setup_media(cardea_plugin_session *app) {
 	g_mutex_unlock(&s->mutex);
 	if (role == BC_ROLE_VIEWER)
 		bc_viewer_reset(s);
+	else if (role == BC_ROLE_PRESENTER)
+		bc_presenter_reset(s);
 	g_atomic_int_set(&s->media_up, 1);
 	if (ch == NULL)
 		return;
@@ -780,14 +814,25 @@ static json_t *bc_query_session(cardea_plugin_session *app) {
 	if (s == NULL)
 		return NULL;
 	g_mutex_lock(&s->mutex);
+	bc_role role = s->role;
 	json_t *info = json_pack("{s:s, s:s?}", "role",
-		s->role == BC_ROLE_PRESENTER ? "presenter" : s->role == BC_ROLE_VIEWER ? "viewer" : "none",
+		role == BC_ROLE_PRESENTER ? "presenter" : role == BC_ROLE_VIEWER ? "viewer" : "none",
 		"channel", s->channel ? s->channel->name : NULL);
 	g_mutex_unlock(&s->mutex);
 	g_mutex_lock(&s->fwd_mutex);
 	json_object_set_new(info, "relayed", json_integer((json_int_t)s->relayed));
 	json_object_set_new(info, "substream", json_integer(s->sel.substream));
+	if (role == BC_ROLE_VIEWER)
+		json_object_set_new(info, "substream_chosen", json_integer(s->policy.layer));
 	g_mutex_unlock(&s->fwd_mutex);
+	if (role == BC_ROLE_VIEWER) {
+		gint st = g_atomic_int_get(&s->substream_target);
+		json_object_set_new(info, "substream_auto", json_boolean(st < 0));
+		json_object_set_new(info, "substream_target", json_integer(st));
+		json_object_set_new(info, "estimate_bps", json_integer(g_atomic_int_get(&s->estimate_bps)));
+	} else if (role == BC_ROLE_PRESENTER) {
+		json_object_set_new(info, "layer_bitrates", bc_layer_rates_json(s));
+	}
 	json_object_set_new(info, "media_up", json_boolean(g_atomic_int_get(&s->media_up)));
 	bc_session_unref(s);
 	return info;
@@ -830,6 +875,7 @@ cardea_plugin bc_plugin = {
 	.incoming_rtp = bc_media_incoming_rtp,
 	.incoming_keyframe_request = bc_incoming_keyframe_request,
 	.query_metrics = bc_query_metrics,
+	.incoming_bitrate_estimate = bc_media_estimate,
 };
 
 CARDEA_MODULE_DEFINE(bc_plugin)

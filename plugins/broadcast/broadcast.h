@@ -23,6 +23,12 @@
  * once per viewer into a stack buffer and rewritten there (sequence numbers,
  * timestamps, VP8 picture ids, payload type) under that viewer's fwd_mutex,
  * which is released before relay_rtp. No allocation per packet or viewer.
+ *
+ * Layer choice (docs/broadcast.md): a viewer that did not pin a substream
+ * gets the one its bandwidth estimate affords (cardea/bwe.h): the
+ * presenter's media thread meters each substream, the viewer's media
+ * thread stores its estimate, and the fan out runs the policy at most every
+ * BC_POLICY_US per viewer and sets the selector's target.
  */
 #ifndef BC_BROADCAST_H
 #define BC_BROADCAST_H
@@ -32,6 +38,7 @@
 #include "cardea/plugin.h"
 #include "cardea/sdp.h"
 #include "cardea/simulcast.h"
+#include "cardea/bwe.h"
 
 #define BC_PACKAGE "cardea.plugin.broadcast"
 
@@ -128,9 +135,19 @@ struct bc_session {
 	int fwd_gen;                    /* presenter generation the state below follows */
 	cardea_sim_selector sel;
 	cardea_sim_rewriter vrw, arw;
-	volatile gint substream_target, temporal_target;  /* -1: default */
+	volatile gint substream_target, temporal_target;  /* -1: default (substream: automatic) */
 	volatile gint sel_dirty;        /* targets changed: apply at the next packet */
 	guint64 relayed;                /* packets sent to this viewer (under fwd_mutex) */
+	/* Automatic layer choice (substream_target -1): the viewer's estimate,
+	 * set from its media thread (incoming_bitrate_estimate), and the
+	 * policy run by the fan out under fwd_mutex. */
+	volatile gint estimate_bps;     /* 0: none yet */
+	cardea_bwe_policy policy;
+	gint64 policy_us;               /* last policy run, 0: run at the next packet */
+	/* Presenter: what each substream costs, measured on its media thread
+	 * (meter) and published for the request threads (layer_bps). */
+	cardea_bwe_meter meter;
+	volatile gint layer_bps[CARDEA_BWE_LAYERS];
 	cardea_refcount ref;
 };
 void bc_session_ref(bc_session *s);
@@ -151,5 +168,11 @@ void bc_media_incoming_rtp(cardea_plugin_session *app, cardea_rtp_packet *packet
 void bc_request_keyframe(bc_channel *ch);
 /* Resets a viewer's forwarding state for a new PeerConnection. */
 void bc_viewer_reset(bc_session *s);
+/* Resets a presenter's layer meter (its media thread). */
+void bc_presenter_reset(bc_session *s);
+/* A viewer's peer estimate (its media thread). */
+void bc_media_estimate(cardea_plugin_session *app, uint32_t bitrate);
+/* The presenter's measured layer rates, as a JSON array (any thread). */
+json_t *bc_layer_rates_json(bc_session *p);
 
 #endif

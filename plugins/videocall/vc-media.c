@@ -109,6 +109,7 @@ void vc_incoming_rtp(cardea_plugin_session *app, cardea_rtp_packet *packet) {
 	vc_session *s = app->plugin_handle;
 	if (s == NULL || packet->mindex < 0 || packet->mindex >= VC_MAX_MLINES)
 		return;
+	vc_record_rtp(s, packet);
 	if (!g_atomic_int_get(packet->video ? &s->video : &s->audio))
 		return;
 	vc_session *peer = media_peer(s);

@@ -12,7 +12,8 @@
  *                                 {"event":"accepted","username":callee}
  *                                 with the gateway's answer to its offer
  *   set       audio, video, bitrate, substream, temporal, fallback,
- *             record/filename/restart (checked, ignored), optional jsep
+ *             record/filename (docs/recording.md), restart (the
+ *             client's offer does it), optional jsep
  *                              -> {"event":"set"}; with a jsep the peer gets
  *                                 {"event":"update"} with the gateway's
  *                                 offer (or answer) built from it
@@ -32,6 +33,7 @@
  * every core call is made after unlocking.
  */
 #include <string.h>
+#include "cardea/record.h"
 #include "videocall.h"
 
 #define VC_HINT "I'm taking my time!"
@@ -75,6 +77,8 @@ static void vc_session_free(const cardea_refcount *ref) {
 	vc_session *s = cardea_container_of(ref, vc_session, ref);
 	g_free(s->username);
 	g_free(s->pending_offer);
+	for (int i = 0; i < VC_MAX_MLINES; i++)
+		cardea_recorder_close(s->rec[i]);   /* normally closed when the call ended */
 	g_mutex_clear(&s->media_mutex);
 	cardea_plugin_session_unref(s->app);
 	g_free(s);
@@ -139,6 +143,102 @@ static void notify(vc_session *s, const char *event, const char *username, const
 	vc_core->notify_event(&vc_plugin, s->app, info);
 }
 
+/* ---- recording (docs/recording.md) ----
+ * As Janus's videocall: `set` record:true records what this user sends,
+ * one file per audio/video m-line, named <filename>-audio/-video.mjr or
+ * videocall-<user>-<peer>-<µs>-audio/-video.mjr, in the plugin's rec_dir
+ * (cardea.plugin.videocall.jcfg general.rec_dir, default
+ * cardea_recorder_default_dir()); record:false and the end of the call
+ * stop it. Client filenames must be relative names without "..". */
+
+static char *rec_dir;                   /* owned; NULL: the SDK default */
+
+/* Which codec s sends on each m-line: the first payload of each accepted
+ * m-line of `sdp` (the SDP that fixed what s sends). Queue thread. */
+static void rec_codecs_set(vc_session *s, const char *sdp) {
+	cardea_sdp *parsed = sdp ? cardea_sdp_parse(sdp, strlen(sdp), NULL, NULL) : NULL;
+	g_mutex_lock(&vc_state_mutex);
+	memset(s->rec_codec, 0, sizeof(s->rec_codec));
+	for (guint i = 0; parsed && i < parsed->n_mlines && i < VC_MAX_MLINES; i++) {
+		const cardea_sdp_mline *m = parsed->mlines[i];
+		if (m->port == 0 || !m->rtp || m->n_payloads == 0 || m->payloads[0].name == NULL ||
+				(m->kind != CARDEA_SDP_MEDIA_AUDIO && m->kind != CARDEA_SDP_MEDIA_VIDEO))
+			continue;
+		char *low = g_ascii_strdown(m->payloads[0].name, -1);
+		g_strlcpy(s->rec_codec[i], low, sizeof(s->rec_codec[i]));
+		g_free(low);
+		s->rec_video[i] = m->kind == CARDEA_SDP_MEDIA_VIDEO;
+	}
+	g_mutex_unlock(&vc_state_mutex);
+	if (parsed)
+		cardea_sdp_free(parsed);
+}
+
+static void record_stop(vc_session *s) {
+	cardea_recorder *old[VC_MAX_MLINES];
+	g_mutex_lock(&s->media_mutex);
+	memcpy(old, s->rec, sizeof(old));
+	memset(s->rec, 0, sizeof(s->rec));
+	g_mutex_unlock(&s->media_mutex);
+	for (int i = 0; i < VC_MAX_MLINES; i++) {
+		if (old[i] == NULL)
+			continue;
+		CARDEA_LOG(CARDEA_LOG_INFO, "[videocall] stopped recording %s (%" G_GUINT64_FORMAT " packets)",
+			cardea_recorder_path(old[i]), cardea_recorder_packets(old[i]));
+		cardea_recorder_close(old[i]);
+	}
+}
+
+/* Starts recording what s sends (`base` NULL: Janus's default name). */
+static void record_start(vc_session *s, const char *base) {
+	char codec[VC_MAX_MLINES][16];
+	gboolean video[VC_MAX_MLINES];
+	g_mutex_lock(&vc_state_mutex);
+	memcpy(codec, s->rec_codec, sizeof(codec));
+	memcpy(video, s->rec_video, sizeof(video));
+	char *me = g_strdup(s->username ? s->username : "unknown");
+	char *peer = g_strdup(s->peer && s->peer->username ? s->peer->username : "unknown");
+	g_mutex_unlock(&vc_state_mutex);
+	gint64 now = g_get_real_time();
+	gboolean seen[2] = { FALSE, FALSE };
+	for (int i = 0; i < VC_MAX_MLINES; i++) {
+		/* As Janus: one audio and one video file (the first m-line of each). */
+		if (codec[i][0] == '\0' || seen[video[i]])
+			continue;
+		seen[video[i]] = TRUE;
+		const char *kind = video[i] ? "video" : "audio";
+		char *name = base ? g_strdup_printf("%s-%s", base, kind)
+			: g_strdup_printf("videocall-%s-%s-%" G_GINT64_FORMAT "-%s", me, peer, now, kind);
+		GError *error = NULL;
+		cardea_recorder *rec = cardea_recorder_open(rec_dir, name,
+			video[i] ? CARDEA_RECORDER_VIDEO : CARDEA_RECORDER_AUDIO, codec[i], NULL, &error);
+		g_free(name);
+		if (rec == NULL) {
+			CARDEA_LOG(CARDEA_LOG_ERR, "[videocall] %s: can't record %s: %s", me, kind, error ? error->message : "?");
+			g_clear_error(&error);
+			continue;
+		}
+		CARDEA_LOG(CARDEA_LOG_INFO, "[videocall] %s: recording %s to %s", me, kind, cardea_recorder_path(rec));
+		g_mutex_lock(&s->media_mutex);
+		cardea_recorder *old = s->rec[i];
+		s->rec[i] = rec;
+		g_mutex_unlock(&s->media_mutex);
+		cardea_recorder_close(old);
+	}
+	/* The video file must start with a keyframe. */
+	vc_media_request_keyframes(s);
+	g_free(me);
+	g_free(peer);
+}
+
+void vc_record_rtp(vc_session *s, const cardea_rtp_packet *packet) {
+	g_mutex_lock(&s->media_mutex);
+	cardea_recorder *rec = s->rec[packet->mindex];
+	if (rec && packet->substream == 0)
+		cardea_recorder_save_rtp(rec, packet->buffer, packet->length);
+	g_mutex_unlock(&s->media_mutex);
+}
+
 /* ---- calls ---- */
 
 /* Ends s's call, if any: the peer gets {"event":"hangup","username":s's
@@ -160,8 +260,10 @@ static void end_call(vc_session *s, const char *peer_reason, gboolean close_self
 	}
 	g_mutex_unlock(&vc_state_mutex);
 	vc_media_set_peer(s, NULL, NULL);
+	record_stop(s);
 	if (p) {
 		vc_media_set_peer(p, NULL, NULL);
+		record_stop(p);
 		CARDEA_LOG(CARDEA_LOG_INFO, "[videocall] call of %s ended (%s)", me ? me : "?", peer_reason);
 		push_result(p, NULL, hangup_result(me, peer_reason), NULL);
 		vc_core->close_pc(p->app);
@@ -217,15 +319,19 @@ static const char *jsep_sdp(json_t *jsep) {
 	return jsep ? json_string_value(json_object_get(jsep, "sdp")) : NULL;
 }
 
-/* Asks the auth module (docs/auth.md) on this queue thread, waiting at most
- * 10 s; `target` is taken. A deny pushes 472 (Janus's videocall has no
- * "unauthorized" code: "invalid request" is the closest) and returns FALSE. */
+/* Asks the auth module (docs/auth.md) without blocking this queue thread;
+ * `target` is taken. FALSE when the request is parked until the answer
+ * comes (nothing pushed: it runs again then) or denied: a deny pushes 472
+ * (Janus's videocall has no "unauthorized" code: "invalid request" is the
+ * closest). */
 static gboolean auth_allowed(vc_session *s, const char *tx, const char *action, json_t *target) {
-	json_t *d = cardea_plugin_auth_wait(vc_core, s->app, action, target, 10 * G_TIME_SPAN_SECOND);
+	json_t *d = cardea_plugin_queue_auth(queue, vc_core, s->app, action, target);
 	json_decref(target);
+	if (d == NULL)
+		return FALSE;
 	gboolean ok = cardea_auth_allowed(d);
 	if (!ok) {
-		const char *why = d == NULL ? "auth timeout" : json_string_value(json_object_get(d, "reason"));
+		const char *why = json_string_value(json_object_get(d, "reason"));
 		CARDEA_LOG(CARDEA_LOG_INFO, "[videocall] %s refused (session %p): %s", action, (void *)s->app,
 			why ? why : "denied");
 		push_error(s, tx, VC_ERROR_INVALID_REQUEST, "Unauthorized request (%s)", why ? why : "denied");
@@ -380,6 +486,9 @@ static char *complete_negotiation(vc_session *s, const char *answer, vc_session 
 	g_free(offer);
 	if (text == NULL)
 		return NULL;
+	/* What each side sends, for recording: p what we answered it, s its answer. */
+	rec_codecs_set(p, text);
+	rec_codecs_set(s, answer);
 	g_mutex_lock(&vc_state_mutex);
 	gboolean still = s->peer == p && p->peer == s;
 	if (still) {
@@ -534,10 +643,20 @@ static void req_set(vc_session *s, const char *tx, json_t *body, json_t *jsep) {
 			vc_session_unref(p);
 		}
 	}
-	/* record/filename: recording is not supported (accepted, ignored);
-	 * restart: an ICE restart is the client's offer, handled by the core. */
+	/* restart: an ICE restart is the client's offer, handled by the core. */
+	json_t *record = json_object_get(body, "record"), *filename = json_object_get(body, "filename");
+	if (filename && !cardea_recorder_name_valid(json_string_value(filename))) {
+		push_error(s, tx, VC_ERROR_INVALID_ELEMENT, "Invalid element (filename: a relative name without '..' is needed)");
+		return;
+	}
 	if (jsep && !set_jsep(s, tx, jsep))
 		return;
+	if (json_is_true(record)) {
+		record_stop(s);
+		record_start(s, json_string_value(filename));
+	} else if (json_is_false(record)) {
+		record_stop(s);
+	}
 	push_result(s, tx, json_pack("{s:s}", "event", "set"), NULL);
 }
 
@@ -592,7 +711,18 @@ out:
 
 static int vc_init(const cardea_plugin_core *c, const char *config_path) {
 	vc_core = c;
-	/* No settings yet: the config file may be absent. */
+	/* One setting, general.rec_dir; the config file may be absent. */
+	if (config_path && g_file_test(config_path, G_FILE_TEST_EXISTS)) {
+		GError *error = NULL;
+		cardea_config *cfg = cardea_config_load(config_path, &error);
+		if (cfg == NULL || !cardea_config_get_string(cfg, "general", "rec_dir", NULL, &rec_dir, &error)) {
+			CARDEA_LOG(CARDEA_LOG_FATAL, "[videocall] %s", error ? error->message : "cannot load the config");
+			g_clear_error(&error);
+			cardea_config_free(cfg);
+			return -1;
+		}
+		cardea_config_free(cfg);
+	}
 	sessions = g_hash_table_new(NULL, NULL);
 	users = g_hash_table_new(g_str_hash, g_str_equal);
 	queue = cardea_plugin_queue_new("videocall", handle_request, NULL);
@@ -602,6 +732,7 @@ static int vc_init(const cardea_plugin_core *c, const char *config_path) {
 static void vc_destroy(void) {
 	cardea_plugin_queue_free(queue);
 	queue = NULL;
+	g_clear_pointer(&rec_dir, g_free);
 	g_mutex_lock(&vc_state_mutex);
 	g_hash_table_destroy(users);
 	users = NULL;
@@ -682,6 +813,23 @@ static json_t *vc_query_session(cardea_plugin_session *app) {
 	return info;
 }
 
+/* /metrics gauges: registered users, and calls (pairs of peers). */
+static json_t *vc_query_metrics(void) {
+	int registered = 0, in_call = 0;
+	g_mutex_lock(&vc_state_mutex);
+	if (users) {
+		GHashTableIter it;
+		gpointer v;
+		g_hash_table_iter_init(&it, users);
+		while (g_hash_table_iter_next(&it, NULL, &v)) {
+			registered++;
+			in_call += ((vc_session *)v)->peer != NULL;
+		}
+	}
+	g_mutex_unlock(&vc_state_mutex);
+	return json_pack("{s:i, s:i}", "users", registered, "calls", in_call / 2);
+}
+
 cardea_plugin vc_plugin = {
 	.info = {
 		CARDEA_MODULE_INFO_INIT(CARDEA_MODULE_PLUGIN, cardea_plugin),
@@ -704,6 +852,7 @@ cardea_plugin vc_plugin = {
 	.incoming_keyframe_request = vc_incoming_keyframe_request,
 	.data_ready = vc_data_ready,
 	.incoming_data = vc_incoming_data,
+	.query_metrics = vc_query_metrics,
 };
 
 CARDEA_MODULE_DEFINE(vc_plugin)

@@ -75,6 +75,13 @@ struct vc_session {
 	gint cfg_applied, peer_sim_applied;
 	vc_fwd fwd[VC_MAX_MLINES];
 	guint64 relayed, dropped;       /* counters, read racily by query_session */
+	/* Recording of what this user sends (videocall.c, docs/recording.md).
+	 * rec[] under media_mutex (the media thread writes holding it; files
+	 * are opened/closed without it); rec_codec[] under vc_state_mutex,
+	 * set when a negotiation completes ("" : nothing to record there). */
+	struct cardea_recorder *rec[VC_MAX_MLINES];
+	char rec_codec[VC_MAX_MLINES][16];
+	gboolean rec_video[VC_MAX_MLINES];
 };
 
 void vc_session_ref(vc_session *s);
@@ -110,5 +117,9 @@ void vc_incoming_rtp(cardea_plugin_session *app, cardea_rtp_packet *packet);
 void vc_incoming_keyframe_request(cardea_plugin_session *app, int mindex);
 void vc_data_ready(cardea_plugin_session *app);
 void vc_incoming_data(cardea_plugin_session *app, cardea_data_packet *packet);
+
+/* ---- recording (videocall.c) ---- */
+/* Media thread: writes the packet if s records that m-line. */
+void vc_record_rtp(vc_session *s, const cardea_rtp_packet *packet);
 
 #endif

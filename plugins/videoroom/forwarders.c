@@ -1,15 +1,19 @@
-/* VideoRoom RTP forwarders: plain RTP copies of a publisher's streams sent
- * over UDP to host:port (rtp_forward / stop_rtp_forward / listforwarders).
+/* VideoRoom RTP forwarders: copies of a publisher's streams sent over UDP
+ * to host:port (rtp_forward / stop_rtp_forward / listforwarders), plain RTP
+ * or SRTP when the request has both `srtp_suite` (32/80) and `srtp_crypto`
+ * (base64 key||salt), as in Janus; one SRTP context per forwarder.
  *
  * A forwarder belongs to its publisher (p->forwarders, under p->mutex) and
- * is used on the publisher's media thread under that mutex: sendto() never
- * calls into the core, so holding the lock there is safe. No SRTP yet.
+ * is used on the publisher's media thread under that mutex: sendto() and
+ * the SRTP protect never call into the core's loops or plugins, so holding
+ * the lock there is safe.
  */
 #include <errno.h>
 #include <netdb.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include "cardea/srtp.h"
 #include "videoroom.h"
 
 static volatile gint next_stream_id = 0;
@@ -17,14 +21,15 @@ static volatile gint next_stream_id = 0;
 void vr_forwarder_free(vr_forwarder *f) {
 	if (f->fd >= 0)
 		close(f->fd);
+	cardea_srtp_sdes_free(f->srtp);
 	g_free(f->host);
 	g_free(f);
 }
 
 /* Media thread, p->mutex held: a stack copy with the forwarder's SSRC/PT. */
 void vr_forwarder_send(vr_forwarder *f, const cardea_rtp_packet *pkt) {
-	uint8_t buf[CARDEA_RTP_PACKET_MAX];
-	if (pkt->length > sizeof(buf) || pkt->length < 12)
+	uint8_t buf[CARDEA_RTP_PACKET_MAX + CARDEA_SRTP_SDES_OVERHEAD];
+	if (pkt->length > CARDEA_RTP_PACKET_MAX || pkt->length < 12)
 		return;
 	memcpy(buf, pkt->buffer, pkt->length);
 	if (f->ssrc) {
@@ -35,7 +40,10 @@ void vr_forwarder_send(vr_forwarder *f, const cardea_rtp_packet *pkt) {
 	}
 	if (f->pt > 0)
 		buf[1] = (buf[1] & 0x80) | (f->pt & 0x7f);
-	if (sendto(f->fd, buf, pkt->length, MSG_DONTWAIT, (struct sockaddr *)&f->addr, f->addrlen) > 0)
+	size_t len = pkt->length;
+	if (f->srtp && cardea_srtp_sdes_protect_rtp(f->srtp, buf, &len, sizeof(buf)) != 0)
+		return;
+	if (sendto(f->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&f->addr, f->addrlen) > 0)
 		f->packets++;
 }
 
@@ -74,8 +82,49 @@ static gboolean auth_forward(vr_room *room, json_t *body, vr_reply *r) {
 	return vr_check_secret(room, body, r);
 }
 
+/* The request's SRTP settings. Like Janus, SRTP needs both members (one
+ * alone means plain RTP); present ones must be well-typed. */
+typedef struct fwd_srtp {
+	int suite;                      /* 0: plain RTP */
+	const char *crypto;             /* borrowed from the request */
+} fwd_srtp;
+
+static gboolean srtp_params(json_t *body, fwd_srtp *out, vr_reply *r) {
+	json_t *suite = json_object_get(body, "srtp_suite"), *crypto = json_object_get(body, "srtp_crypto");
+	out->suite = 0;
+	out->crypto = NULL;
+	if (suite && !json_is_integer(suite)) {
+		vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid element type (srtp_suite should be an integer)");
+		return FALSE;
+	}
+	if (crypto && !json_is_string(crypto)) {
+		vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid element type (srtp_crypto should be a string)");
+		return FALSE;
+	}
+	if (suite == NULL || crypto == NULL)
+		return TRUE;
+	json_int_t v = json_integer_value(suite);
+	if (v != 32 && v != 80) {
+		vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid SRTP suite (%" JSON_INTEGER_FORMAT ")", v);
+		return FALSE;
+	}
+	out->suite = (int)v;
+	out->crypto = json_string_value(crypto);
+	return TRUE;
+}
+
 static vr_forwarder *forwarder_new(const char *host, int port, int mindex, vr_mtype type, int substream, guint32 ssrc,
-		int pt, vr_reply *r) {
+		int pt, const fwd_srtp *srtp, vr_reply *r) {
+	cardea_srtp *ctx = NULL;
+	if (srtp->suite) {
+		char *why = NULL;
+		ctx = cardea_srtp_sdes_new(srtp->suite, srtp->crypto, &why);
+		if (ctx == NULL) {
+			vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid SRTP crypto (%s)", why ? why : "rejected");
+			g_free(why);
+			return NULL;
+		}
+	}
 	struct addrinfo hints = { 0 }, *res = NULL;
 	hints.ai_socktype = SOCK_DGRAM;
 	hints.ai_flags = AI_NUMERICSERV;
@@ -83,6 +132,7 @@ static vr_forwarder *forwarder_new(const char *host, int port, int mindex, vr_mt
 	g_snprintf(ps, sizeof(ps), "%d", port);
 	if (getaddrinfo(host, ps, &hints, &res) != 0 || res == NULL) {
 		vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid host (%s)", host);
+		cardea_srtp_sdes_free(ctx);
 		return NULL;
 	}
 	vr_forwarder *f = g_new0(vr_forwarder, 1);
@@ -92,6 +142,7 @@ static vr_forwarder *forwarder_new(const char *host, int port, int mindex, vr_mt
 	freeaddrinfo(res);
 	if (f->fd < 0) {
 		vr_reply_error(r, VR_ERR_UNKNOWN, "Error creating the forwarder socket (%s)", g_strerror(errno));
+		cardea_srtp_sdes_free(ctx);
 		g_free(f);
 		return NULL;
 	}
@@ -102,6 +153,8 @@ static vr_forwarder *forwarder_new(const char *host, int port, int mindex, vr_mt
 	f->substream = substream;
 	f->ssrc = ssrc;
 	f->pt = pt;
+	f->srtp = ctx;
+	f->srtp_suite = srtp->suite;
 	f->stream_id = (guint32)g_atomic_int_add(&next_stream_id, 1) + 1;
 	return f;
 }
@@ -109,7 +162,7 @@ static vr_forwarder *forwarder_new(const char *host, int port, int mindex, vr_mt
 static json_t *forwarder_json(const vr_forwarder *f, const char *mid) {
 	json_t *o = json_pack("{s:i, s:s, s:s, s:i, s:b}", "stream_id", (json_int_t)f->stream_id,
 		"type", f->type == VR_AUDIO ? "audio" : f->type == VR_VIDEO ? "video" : "data", "host", f->host,
-		"port", f->port, "srtp", 0);
+		"port", f->port, "srtp", f->srtp != NULL);
 	if (mid)
 		json_object_set_new(o, "mid", json_string(mid));
 	if (f->ssrc)
@@ -151,6 +204,9 @@ void vr_rtp_forward(json_t *body, vr_reply *r) {
 		vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid element type (host should be a string)");
 		goto out;
 	}
+	fwd_srtp srtp;
+	if (!srtp_params(body, &srtp, r))
+		goto out;
 	if ((p = publisher_of(room, body, r)) == NULL)
 		goto out;
 	if (streams == NULL) {
@@ -195,7 +251,7 @@ void vr_rtp_forward(json_t *body, vr_reply *r) {
 		json_t *sim = json_object_get(st, "substream");
 		if (sim && !int_member(st, "substream", 0, 2, &sub, r))
 			break;
-		vr_forwarder *f = forwarder_new(h, (int)port, mindex, type, (int)sub, (guint32)ssrc, (int)pt, r);
+		vr_forwarder *f = forwarder_new(h, (int)port, mindex, type, (int)sub, (guint32)ssrc, (int)pt, &srtp, r);
 		if (f == NULL)
 			break;
 		g_ptr_array_add(made, f);

@@ -9,6 +9,7 @@
  * without the lock once it saw publishing == 1.
  */
 #include <string.h>
+#include "cardea/record.h"
 #include "videoroom.h"
 
 static void snapshot_free(const cardea_refcount *ref) {
@@ -33,8 +34,11 @@ static void pstream_clear(vr_pstream *ps) {
 
 static void publisher_free(const cardea_refcount *ref) {
 	vr_publisher *p = cardea_container_of(ref, vr_publisher, ref);
-	for (int i = 0; i < VR_MAX_STREAMS; i++)
+	for (int i = 0; i < VR_MAX_STREAMS; i++) {
 		pstream_clear(&p->streams[i]);
+		cardea_recorder_close(p->rec[i]);   /* normally closed at unpublish already */
+	}
+	g_free(p->recording_base);
 	vr_snapshot_unref(p->snap);
 	g_ptr_array_free(p->links, TRUE);
 	g_ptr_array_free(p->forwarders, TRUE);
@@ -89,6 +93,8 @@ static json_t *streams_json(vr_publisher *p) {
 		}
 		if (ps->type == VR_VIDEO && ps->substreams > 1)
 			json_object_set_new(o, "simulcast", json_true());
+		if (ps->svc)
+			json_object_set_new(o, "svc", json_true());
 		if (g_atomic_int_get(&ps->muted))
 			json_object_set_new(o, "moderated", json_true());
 		json_array_append_new(list, o);
@@ -121,6 +127,10 @@ json_t *vr_publisher_json(vr_publisher *p, gboolean with_talking) {
 	if (p->display)
 		json_object_set_new(o, "display", json_string(p->display));
 	codecs_json(p, o);
+	/* Subscribers must know to decrypt (Janus 1.1.2 lists nothing; an
+	 * extra member only for e2ee publishers keeps the others identical). */
+	if (p->e2ee)
+		json_object_set_new(o, "e2ee", json_true());
 	json_object_set_new(o, "streams", streams_json(p));
 	g_mutex_unlock(&p->mutex);
 	if (with_talking)
@@ -275,7 +285,9 @@ void vr_publisher_incoming_rtp(vr_publisher *p, cardea_rtp_packet *pkt) {
 	if (!g_atomic_int_get(&p->publishing) || pkt->mindex < 0 || pkt->mindex >= p->n_streams)
 		return;
 	vr_pstream *ps = &p->streams[pkt->mindex];
-	if (ps->disabled || g_atomic_int_get(&ps->muted))
+	/* Moderated, or paused by the publisher (configure send:false): like
+	 * Janus, nothing goes on (subscribers, forwarders) until resumed. */
+	if (ps->disabled || g_atomic_int_get(&ps->muted) || g_atomic_int_get(&ps->paused))
 		return;
 	gint64 now = g_get_monotonic_time();
 	g_mutex_lock(&p->mutex);
@@ -288,6 +300,7 @@ void vr_publisher_incoming_rtp(vr_publisher *p, cardea_rtp_packet *pkt) {
 		if (f->mindex == pkt->mindex && (f->substream < 0 || f->substream == pkt->substream))
 			vr_forwarder_send(f, pkt);
 	}
+	vr_recording_save_rtp(p, pkt);
 	g_mutex_unlock(&p->mutex);
 	if (ps->type == VR_AUDIO)
 		audio_level(p, pkt, ps);
@@ -311,6 +324,7 @@ void vr_publisher_incoming_data(vr_publisher *p, cardea_data_packet *pkt) {
 	vr_snapshot *snap = p->snap;
 	if (snap)
 		cardea_refcount_ref(&snap->ref);
+	vr_recording_save_data(p, pkt);
 	g_mutex_unlock(&p->mutex);
 	if (snap == NULL)
 		return;
@@ -384,6 +398,30 @@ static const cardea_sdp_payload *pick_codec(const cardea_sdp_mline *om, const ch
 	return found;
 }
 
+/* The fmtp we answer (and offer subscribers) for the chosen payload: for
+ * opus only what the room decided, as Janus: useinbandfec=1 when opus_fec
+ * and the offer has FEC, usedtx=1 when opus_dtx (asks the publisher to use
+ * DTX), stereo=1 when offered; NULL when none applies. Other codecs keep the
+ * offer's (H.264 profile, VP9 profile-id, ...). g_malloc'd. */
+static char *answer_fmtp(const cardea_sdp_payload *op, const vr_pstream *ps) {
+	if (ps->type != VR_AUDIO || g_strcmp0(ps->codec, "opus") != 0)
+		return g_strdup(op->fmtp);
+	const char *parts[3];
+	int n = 0;
+	if (ps->fec)
+		parts[n++] = "useinbandfec=1";
+	if (ps->dtx)
+		parts[n++] = "usedtx=1";
+	if (ps->stereo)
+		parts[n++] = "stereo=1";
+	if (n == 0)
+		return NULL;
+	GString *f = g_string_new(parts[0]);
+	for (int i = 1; i < n; i++)
+		g_string_append_printf(f, ";%s", parts[i]);
+	return g_string_free(f, FALSE);
+}
+
 static gboolean is_datachannel(const cardea_sdp_mline *om) {
 	return om->kind == CARDEA_SDP_MEDIA_APPLICATION && cardea_sdp_mline_is_active(om) && !om->rtp &&
 		om->proto && g_str_has_suffix(om->proto, "DTLS/SCTP") && om->fmt != NULL;
@@ -434,24 +472,26 @@ static char *publisher_answer(const char *offer_text, const vr_props *props, con
 		}
 		any = TRUE;
 		cardea_sdp_payload *p = cardea_sdp_payload_add(ans, m, op->pt, op->name, op->clock, op->channels);
-		if (op->fmtp)
-			cardea_sdp_payload_set_fmtp(ans, p, op->fmtp);
 		ps->pt = (int)op->pt;
 		ps->codec = g_strdup(jname);
 		ps->rtpname = g_strdup(op->name);
 		ps->clock = op->clock;
 		ps->channels = op->channels;
-		ps->fmtp = g_strdup(op->fmtp);
 		ps->substreams = 1;
-		if (ps->type == VR_AUDIO) {
+		if (ps->type == VR_AUDIO && strcmp(jname, "opus") == 0) {
 			ps->fec = props->opus_fec && g_strcmp0(cardea_sdp_payload_param(op, "useinbandfec"), "1") == 0;
-			ps->dtx = props->opus_dtx || g_strcmp0(cardea_sdp_payload_param(op, "usedtx"), "1") == 0;
+			ps->dtx = props->opus_dtx;
 			ps->stereo = g_strcmp0(cardea_sdp_payload_param(op, "stereo"), "1") == 0;
-		} else {
+		} else if (ps->type == VR_VIDEO) {
 			ps->vcodec = cardea_video_codec_from_name(op->name);
 			if (ps->vcodec != CARDEA_VIDEO_CODEC_UNKNOWN)
 				ps->substreams = cardea_sim_sdp_answer(ans, m, om);
+			ps->svc = props->video_svc && (ps->vcodec == CARDEA_VIDEO_CODEC_VP9 || ps->vcodec == CARDEA_VIDEO_CODEC_AV1);
 		}
+		/* The same fmtp goes into subscribers' offers (subscriber.c copies it). */
+		ps->fmtp = answer_fmtp(op, ps);
+		if (ps->fmtp)
+			cardea_sdp_payload_set_fmtp(ans, p, ps->fmtp);
 		m->direction = CARDEA_SDP_DIR_RECVONLY;
 		for (guint k = 0; k < G_N_ELEMENTS(feedback); k++)
 			if (fb_offered(om, op, feedback[k][0], feedback[k][1]))
@@ -527,6 +567,30 @@ static gboolean auth_join_publisher(vr_session *s, vr_room *room, json_t *body, 
 	return ok;
 }
 
+/* require_e2ee: the offer's jsep must say "e2ee": true (janus.js sets it
+ * with insertable streams); Janus ignores an e2ee member of the body. */
+static gboolean e2ee_ok(vr_room *room, json_t *jsep, vr_reply *r) {
+	g_mutex_lock(&room->mutex);
+	gboolean need = room->props.require_e2ee;
+	g_mutex_unlock(&room->mutex);
+	if (need && !json_is_true(json_object_get(jsep, "e2ee"))) {
+		vr_reply_error(r, VR_ERR_UNAUTHORIZED, "Room requires end-to-end encrypted media");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* A publisher's `bitrate` (bps, 0 = no limit); with the room's bitrate_cap
+ * never above the room's bitrate (no limit counts as above it). */
+static guint32 capped_bitrate(vr_room *room, json_t *bitrate) {
+	guint32 b = (guint32)CLAMP(json_integer_value(bitrate), 0, (json_int_t)G_MAXUINT32);
+	g_mutex_lock(&room->mutex);
+	if (room->props.bitrate_cap && room->props.bitrate > 0 && (b == 0 || b > room->props.bitrate))
+		b = (guint32)room->props.bitrate;
+	g_mutex_unlock(&room->mutex);
+	return b;
+}
+
 static json_t *active_publishers(vr_room *room, vr_publisher *skip, json_t **attendees) {
 	GPtrArray *parts = vr_room_participants(room, skip);
 	json_t *list = json_array();
@@ -592,6 +656,8 @@ static void do_join(vr_session *s, const char *transaction, json_t *body, json_t
 		vr_reply_error(&r, VR_ERR_MISSING_ELEMENT, "Missing mandatory element (jsep)");
 		goto fail;
 	}
+	if (configure && !e2ee_ok(room, jsep, &r))
+		goto fail;     /* checked before joining: a refused joinandconfigure leaves no participant */
 	vr_publisher *p = g_new0(vr_publisher, 1);
 	cardea_refcount_init(&p->ref, publisher_free);
 	g_mutex_init(&p->mutex);
@@ -637,6 +703,9 @@ static void do_join(vr_session *s, const char *transaction, json_t *body, json_t
 	s->pub = p;     /* the creation ref */
 	g_mutex_unlock(&s->mutex);
 	CARDEA_LOG(CARDEA_LOG_INFO, "[videoroom] %s joined room %s as a publisher", p->id, room->id);
+	json_t *who = json_pack("{s:s}", "role", "publisher");
+	vr_publisher_set_display(p, who, "display");
+	vr_notify(p->app, "joined", room->id, p->id, who);
 	json_t *attendees = notify_joining ? json_array() : NULL;
 	json_t *ev = json_pack("{s:s, s:o, s:s, s:o, s:i, s:o}", "videoroom", "joined", "room", vr_id_json(room->id),
 		"description", description, "id", vr_id_json(p->id), "private_id", (json_int_t)p->private_id,
@@ -667,7 +736,8 @@ static void do_join(vr_session *s, const char *transaction, json_t *body, json_t
 	return;
 fail:
 	g_free(forced_display);
-	vr_push_error(s->app, transaction, r.code, r.error);
+	if (!r.parked)
+		vr_push_error(s->app, transaction, r.code, r.error);
 	g_free(r.error);
 	g_free(id);
 	g_free(rid);
@@ -722,6 +792,20 @@ static void do_publish(vr_publisher *p, const char *transaction, json_t *body, j
 			"Invalid element type (audiocodec/videocodec/display should be strings, bitrate an integer)");
 		return;
 	}
+	const char *rec_error = NULL;
+	int rec_code = vr_recording_configure(p, body, &rec_error);
+	if (rec_code) {
+		vr_push_error(p->app, transaction, rec_code, rec_error);
+		return;
+	}
+	vr_reply er = { 0 };
+	if (!e2ee_ok(room, jsep, &er)) {
+		vr_push_error(p->app, transaction, er.code, er.error);
+		g_free(er.error);
+		return;
+	}
+	gboolean e2ee = json_is_true(json_object_get(jsep, "e2ee"));
+	guint32 asked = bitrate ? capped_bitrate(room, bitrate) : 0;
 	g_mutex_lock(&room->mutex);
 	vr_props props;
 	vr_props_copy(&props, &room->props);
@@ -760,9 +844,14 @@ static void do_publish(vr_publisher *p, const char *transaction, json_t *body, j
 	g_atomic_int_set(&p->publishing, 0);
 	g_mutex_lock(&p->mutex);
 	for (int i = 0; i < n; i++)
-		for (int k = 0; k < p->n_streams; k++)
-			if (strcmp(p->streams[k].mid, streams[i].mid) == 0 && p->streams[k].description && !streams[i].description)
+		for (int k = 0; k < p->n_streams; k++) {
+			if (strcmp(p->streams[k].mid, streams[i].mid) != 0)
+				continue;
+			if (p->streams[k].description && !streams[i].description)
 				streams[i].description = g_strdup(p->streams[k].description);
+			/* a renegotiation does not resume a stream paused with send:false */
+			streams[i].paused = g_atomic_int_get(&p->streams[k].paused);
+		}
 	for (int i = 0; i < VR_MAX_STREAMS; i++) {
 		pstream_clear(&p->streams[i]);
 		p->streams[i] = streams[i];
@@ -774,7 +863,8 @@ static void do_publish(vr_publisher *p, const char *transaction, json_t *body, j
 		p->display = g_strdup(json_string_value(display));
 	}
 	if (bitrate)
-		p->bitrate = (guint32)MAX(0, MIN(json_integer_value(bitrate), G_MAXUINT32));
+		p->bitrate = asked;
+	p->e2ee = e2ee;
 	json_t *ev = joined_ev ? json_incref(joined_ev)
 		: json_pack("{s:s, s:o, s:s}", "videoroom", "event", "room", vr_id_json(room->id), "configured", "ok");
 	codecs_json(p, ev);
@@ -782,6 +872,8 @@ static void do_publish(vr_publisher *p, const char *transaction, json_t *body, j
 	g_mutex_unlock(&p->mutex);
 	g_atomic_int_set(&p->publishing, 1);
 	json_t *ans = json_pack("{s:s, s:s}", "type", "answer", "sdp", answer);
+	if (e2ee)
+		json_object_set_new(ans, "e2ee", json_true());  /* as Janus: the answer repeats it */
 	if (vr_core->push_event(p->app, &vr_plugin, transaction, ev, ans) < 0) {
 		g_atomic_int_set(&p->publishing, 0);
 		vr_push_error(p->app, transaction, VR_ERR_INVALID_SDP, "Could not negotiate the PeerConnection");
@@ -789,6 +881,17 @@ static void do_publish(vr_publisher *p, const char *transaction, json_t *body, j
 		if (p->bitrate && vr_core->send_remb)
 			vr_core->send_remb(p->app, p->bitrate);
 		CARDEA_LOG(CARDEA_LOG_INFO, "[videoroom] %s publishes %d stream(s) in room %s", p->id, n, room->id);
+		/* As Janus: a recording room records every publisher. */
+		g_mutex_lock(&room->mutex);
+		gboolean room_records = room->props.record;
+		g_mutex_unlock(&room->mutex);
+		if (room_records && !renegotiate) {
+			g_mutex_lock(&p->mutex);
+			p->recording_active = TRUE;
+			g_mutex_unlock(&p->mutex);
+		}
+		vr_recording_sync(p);
+		vr_notify(p->app, "published", room->id, p->id, json_pack("{s:i}", "streams", n));
 		notify_publishers(p);
 	}
 	json_decref(ev);
@@ -814,7 +917,9 @@ void vr_publisher_unpublish(vr_publisher *p, gboolean notify) {
 	if (!g_atomic_int_compare_and_exchange(&p->publishing, 1, 0))
 		return;
 	g_atomic_int_set(&p->talking, 0);
+	vr_recording_stop(p);
 	drop_subscribers(p);
+	vr_notify(p->app, "unpublished", p->room->id, p->id, NULL);
 	if (notify) {
 		json_t *ev = room_event(p->room, "unpublished", vr_id_json(p->id));
 		GPtrArray *apps = vr_room_apps(p->room, p, FALSE);
@@ -848,7 +953,68 @@ void vr_publisher_leave(vr_publisher *p, const char *reason, gboolean notify_sel
 		json_decref(self);
 	}
 	CARDEA_LOG(CARDEA_LOG_INFO, "[videoroom] %s left room %s%s", p->id, room->id, reason ? " (kicked)" : "");
+	vr_notify(p->app, reason ? "kicked" : "left", room->id, p->id, json_pack("{s:s}", "role", "publisher"));
 	vr_publisher_unref(p);      /* the room's ref */
+}
+
+/* configure `streams`: [{mid, send, keyframe, min_delay, max_delay}]. 0, or
+ * the error code (*text its message) when an entry is malformed (430) or
+ * names no stream of p (428). Checked before anything changes. */
+static int stream_changes_check(vr_publisher *p, json_t *streams, const char **text) {
+	size_t i;
+	json_t *e;
+	json_array_foreach(streams, i, e) {
+		json_t *mid = json_object_get(e, "mid"), *send = json_object_get(e, "send"), *kf = json_object_get(e, "keyframe");
+		if (!json_is_object(e) || !json_is_string(mid) || (send && !json_is_boolean(send)) || (kf && !json_is_boolean(kf))) {
+			*text = "Invalid element type (streams should be objects with a string mid, boolean send/keyframe)";
+			return VR_ERR_INVALID_ELEMENT;
+		}
+		gboolean found = FALSE;
+		g_mutex_lock(&p->mutex);
+		for (int k = 0; k < p->n_streams && !found; k++)
+			found = !p->streams[k].disabled && strcmp(p->streams[k].mid, json_string_value(mid)) == 0;
+		g_mutex_unlock(&p->mutex);
+		if (!found) {
+			*text = "No such mid in this publisher";
+			return VR_ERR_NO_SUCH_FEED;
+		}
+	}
+	return 0;
+}
+
+/* Caller holds p->mutex. Applies send/keyframe per mid; fills kf with the
+ * mindexes that want a keyframe (resumed ones included: subscribers need
+ * one to decode again) and returns how many. A resumed stream rebases its
+ * subscribers' rewriters (sim_gen), so their sequence numbers carry on
+ * without the gap of what was dropped meanwhile. */
+static int apply_stream_changes(vr_publisher *p, json_t *streams, int *kf) {
+	int n = 0;
+	size_t i;
+	json_t *e;
+	json_array_foreach(streams, i, e) {
+		const char *mid = json_string_value(json_object_get(e, "mid"));
+		json_t *send = json_object_get(e, "send");
+		for (int k = 0; k < p->n_streams; k++) {
+			vr_pstream *ps = &p->streams[k];
+			if (ps->disabled || strcmp(ps->mid, mid) != 0)
+				continue;
+			gboolean want_kf = json_is_true(json_object_get(e, "keyframe"));
+			if (send && json_is_true(send) && g_atomic_int_compare_and_exchange(&ps->paused, 1, 0)) {
+				for (guint t = 0; t < p->links->len; t++) {
+					vr_target *tg = p->links->pdata[t];
+					if (tg->pub_mindex == ps->mindex)
+						g_atomic_int_inc(&tg->sub->streams[tg->sidx].sim_gen);
+				}
+				want_kf = TRUE;
+				CARDEA_LOG(CARDEA_LOG_VERB, "[videoroom] %s resumes stream %s", p->id, ps->mid);
+			} else if (send && json_is_false(send) && g_atomic_int_compare_and_exchange(&ps->paused, 0, 1)) {
+				CARDEA_LOG(CARDEA_LOG_VERB, "[videoroom] %s pauses stream %s", p->id, ps->mid);
+			}
+			if (want_kf && ps->type == VR_VIDEO && n < VR_MAX_STREAMS)
+				kf[n++] = ps->mindex;
+		}
+	}
+	return n;
 }
 
 static void do_configure(vr_publisher *p, const char *transaction, json_t *body, json_t *jsep) {
@@ -863,21 +1029,35 @@ static void do_configure(vr_publisher *p, const char *transaction, json_t *body,
 		vr_push_error(p->app, transaction, VR_ERR_INVALID_ELEMENT, "Invalid element type (configure)");
 		return;
 	}
+	const char *bad = NULL;
+	int code = streams ? stream_changes_check(p, streams, &bad) : 0;
+	if (code == 0)
+		code = vr_recording_configure(p, body, &bad);
+	if (code) {
+		vr_push_error(p->app, transaction, code, bad);
+		return;
+	}
+	guint32 asked = bitrate ? capped_bitrate(p->room, bitrate) : 0;
 	gboolean changed = FALSE;
+	int kf[VR_MAX_STREAMS], nkf = 0;
 	g_mutex_lock(&p->mutex);
 	if (bitrate)
-		p->bitrate = (guint32)MAX(0, MIN(json_integer_value(bitrate), G_MAXUINT32));
+		p->bitrate = asked;
 	if (display && !p->display_forced) {
 		g_free(p->display);
 		p->display = g_strdup(json_string_value(display));
 		changed = TRUE;
 	}
 	changed |= apply_descriptions(p, json_object_get(body, "descriptions"));
+	if (streams)
+		nkf = apply_stream_changes(p, streams, kf);
 	g_mutex_unlock(&p->mutex);
 	if (bitrate && vr_core->send_remb)
 		vr_core->send_remb(p->app, p->bitrate);
 	if (json_is_true(keyframe))
 		vr_publisher_keyframe(p, -1, TRUE);
+	for (int i = 0; i < nkf; i++)
+		vr_publisher_keyframe(p, kf[i], TRUE);
 	json_t *ev = room_event(p->room, "configured", json_string("ok"));
 	vr_push(p->app, transaction, ev, NULL);
 	json_decref(ev);
@@ -949,7 +1129,16 @@ json_t *vr_publisher_query(vr_publisher *p) {
 	json_object_set_new(info, "streams", streams_json(p));
 	json_object_set_new(info, "subscribers", json_integer(p->snap ? p->snap->n : 0));
 	json_object_set_new(info, "rtp_forwarders", vr_forwarders_json(p));
+	json_t *files = json_array();
+	for (int i = 0; i < VR_MAX_STREAMS; i++)
+		if (p->rec[i])
+			json_array_append_new(files, json_string(cardea_recorder_path(p->rec[i])));
 	g_mutex_unlock(&p->mutex);
+	json_object_set_new(info, "recording", json_boolean(json_array_size(files) > 0));
+	if (json_array_size(files) > 0)
+		json_object_set_new(info, "recordings", files);
+	else
+		json_decref(files);
 	vr_publisher_set_display(p, info, "display");
 	return info;
 }

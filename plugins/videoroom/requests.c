@@ -2,6 +2,7 @@
  * delivered them (also reachable through Admin API message_plugin). A
  * name -> handler table replaces Janus's string-compare chain. */
 #include <string.h>
+#include "cardea/security.h"
 #include "videoroom.h"
 
 vr_room *vr_room_from(json_t *body, vr_reply *r) {
@@ -32,7 +33,7 @@ static gboolean check_key(json_t *body, const char *key, const char *expected, v
 		vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid element type (%s should be a string)", key);
 		return FALSE;
 	}
-	if (strcmp(json_string_value(v), expected) != 0) {
+	if (!cardea_secret_equal(json_string_value(v), expected)) {
 		vr_reply_error(r, VR_ERR_UNAUTHORIZED, "Unauthorized (wrong %s)", key);
 		return FALSE;
 	}
@@ -75,7 +76,15 @@ json_t *vr_auth(cardea_plugin_session *app, const char *action, json_t *target, 
 		json_decref(target);
 		return json_pack("{s:b}", "allow", 1);
 	}
-	json_t *d = cardea_plugin_auth_wait(vr_core, app, action, target, VR_AUTH_TIMEOUT);
+	gboolean on_queue = FALSE;
+	json_t *d = vr_queue_auth(app, action, target, &on_queue);
+	if (on_queue && d == NULL) {
+		r->parked = TRUE;
+		json_decref(target);
+		return NULL;
+	}
+	if (!on_queue)
+		d = cardea_plugin_auth_wait(vr_core, app, action, target, VR_AUTH_TIMEOUT);
 	json_t *room = json_object_get(target, "room");
 	const char *why = NULL;
 	if (d == NULL)
@@ -212,6 +221,7 @@ static void req_create(json_t *body, vr_reply *r) {
 		return;
 	}
 	CARDEA_LOG(CARDEA_LOG_INFO, "[videoroom] room %s created%s", id, permanent ? " (permanent)" : "");
+	vr_notify(r->app, "created", id, NULL, json_pack("{s:b}", "permanent", permanent));
 	if (room->permanent)
 		save_or_log("created", id);
 	r->data = json_pack("{s:s, s:o, s:b}", "videoroom", "created", "room", vr_id_json(id), "permanent", permanent);
@@ -240,9 +250,14 @@ static void req_edit(json_t *body, vr_reply *r) {
 		return;
 	}
 	g_mutex_lock(&room->mutex);
+	gboolean was_recording = room->props.record;
 	vr_props_clear(&room->props);
 	room->props = props;
 	g_mutex_unlock(&room->mutex);
+	/* new_record (a Cardea extra) acts like enable_recording; new_rec_dir
+	 * applies to recordings started from now on. */
+	if (json_object_get(body, "new_record") && props.record != was_recording)
+		vr_room_set_recording(room, props.record);
 	if (permanent && room->permanent)
 		save_or_log("edited", room->id);
 	r->data = json_pack("{s:s, s:o, s:b}", "videoroom", "edited", "room", vr_id_json(room->id), "permanent", permanent);
@@ -294,6 +309,7 @@ static void req_destroy(json_t *body, vr_reply *r) {
 	if (permanent && room->permanent)
 		save_or_log("destroyed", room->id);
 	CARDEA_LOG(CARDEA_LOG_INFO, "[videoroom] room %s destroyed", room->id);
+	vr_notify(r->app, "destroyed", room->id, NULL, NULL);
 	r->data = json_pack("{s:s, s:o, s:b}", "videoroom", "destroyed", "room", vr_id_json(room->id), "permanent", permanent);
 	vr_room_unref(room);
 }
@@ -482,6 +498,8 @@ static void req_listparticipants(json_t *body, vr_reply *r) {
 		vr_publisher_set_display(p, o, "display");
 		if (g_atomic_int_get(&p->publishing))
 			json_object_set_new(o, "talking", json_boolean(g_atomic_int_get(&p->talking)));
+		if (vr_recording_active(p))
+			json_object_set_new(o, "recording", json_true());   /* Cardea extra: only while recording */
 		json_array_append_new(list, o);
 	}
 	g_ptr_array_unref(parts);
@@ -501,10 +519,7 @@ static void req_enable_recording(json_t *body, vr_reply *r) {
 	} else if (!json_is_boolean(rec)) {
 		vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid element type (record should be a boolean)");
 	} else {
-		/* Recording itself is not implemented: the flag is kept and reported. */
-		g_mutex_lock(&room->mutex);
-		room->props.record = json_is_true(rec);
-		g_mutex_unlock(&room->mutex);
+		vr_room_set_recording(room, json_is_true(rec));
 		r->data = json_pack("{s:s, s:b}", "videoroom", "success", "record", json_is_true(rec));
 	}
 	vr_room_unref(room);

@@ -40,7 +40,7 @@ static const prop_desc props[] = {
 	{ "videoorient_ext", P_BOOL, F(videoorient_ext), 0, 0, TRUE, FALSE },
 	{ "playoutdelay_ext", P_BOOL, F(playoutdelay_ext), 0, 0, TRUE, FALSE },
 	{ "transport_wide_cc_ext", P_BOOL, F(transport_wide_cc_ext), 0, 0, TRUE, FALSE },
-	{ "record", P_BOOL, F(record), 0, 0, TRUE, FALSE },
+	{ "record", P_BOOL, F(record), 0, 0, TRUE, TRUE },  /* new_record: a Cardea extra (Janus: enable_recording) */
 	{ "rec_dir", P_STR, F(rec_dir), 0, 0, FALSE, TRUE },
 	{ "lock_record", P_BOOL, F(lock_record), 0, 0, TRUE, TRUE },
 	{ "notify_joining", P_BOOL, F(notify_joining), 0, 0, TRUE, FALSE },
@@ -115,6 +115,19 @@ static void set_err(vr_prop_error *err, int code, char *text) {
 	}
 }
 
+/* video_svc only holds for rooms whose every video codec layers (VP9, AV1):
+ * Janus turns it off otherwise, and `list` reports what is in force. The
+ * SVC layer selection (subscriber.c) reads room->props.video_svc. */
+static void svc_normalize(vr_props *p) {
+	if (!p->video_svc || p->videocodec == NULL)
+		return;
+	gchar **codecs = g_strsplit(p->videocodec, ",", 0);
+	for (int i = 0; codecs[i]; i++)
+		if (strcmp(codecs[i], "vp9") != 0 && strcmp(codecs[i], "av1") != 0)
+			p->video_svc = FALSE;
+	g_strfreev(codecs);
+}
+
 gboolean vr_props_from_json(vr_props *p, json_t *body, const char *prefix, vr_prop_error *err) {
 	gboolean edit = prefix && *prefix;
 	for (size_t i = 0; i < G_N_ELEMENTS(props); i++) {
@@ -169,6 +182,7 @@ gboolean vr_props_from_json(vr_props *p, json_t *body, const char *prefix, vr_pr
 		}
 		g_free(key);
 	}
+	svc_normalize(p);
 	return TRUE;
 }
 
@@ -214,6 +228,7 @@ gboolean vr_props_from_config(vr_props *p, const cardea_config *cfg, const char 
 		}
 		}
 	}
+	svc_normalize(p);
 	return TRUE;
 }
 
@@ -277,4 +292,6 @@ void vr_props_to_json(const vr_props *p, json_t *obj) {
 	}
 	json_object_set_new(obj, "pin_required", json_boolean(p->pin != NULL));
 	json_object_set_new(obj, "max_publishers", json_integer(p->publishers));
+	if (p->rec_dir)                 /* as Janus: listed only when set */
+		json_object_set_new(obj, "rec_dir", json_string(p->rec_dir));
 }

@@ -52,6 +52,8 @@ static void sim_sync(vr_sstream *ss) {
 		cardea_sim_rewriter_init(&ss->rw, ss->clock ? ss->clock : 90000);
 		if (ss->substreams > 1)
 			cardea_sim_selector_init(&ss->sel, ss->substreams);
+		if (ss->svc)
+			cardea_svc_selector_init(&ss->svc_sel);
 		ss->rw_init = TRUE;
 	} else {
 		/* A switch or a resume: the next packet starts a new base. */
@@ -63,11 +65,29 @@ static void sim_sync(vr_sstream *ss) {
 		cardea_sim_selector_set_temporal(&ss->sel, tt >= 0 ? tt : 2);
 		cardea_sim_selector_set_fallback(&ss->sel, g_atomic_int_get(&ss->fallback));
 	}
+	if (ss->svc) {
+		gint st = g_atomic_int_get(&ss->spatial_target), tt = g_atomic_int_get(&ss->temporal_layer_target);
+		cardea_svc_selector_set_spatial(&ss->svc_sel, st >= 0 ? st : CARDEA_SVC_MAX_SPATIAL - 1);
+		cardea_svc_selector_set_temporal(&ss->svc_sel, tt >= 0 ? tt : 7);
+		cardea_svc_selector_set_fallback(&ss->svc_sel, g_atomic_int_get(&ss->fallback));
+	}
 }
 
 static void layer_event(vr_subscriber *sub, vr_sstream *ss, const char *what, int value) {
 	json_t *ev = json_pack("{s:s, s:o, s:s, s:i, s:s?, s:i}", "videoroom", "event", "room", vr_id_json(sub->room->id),
 		"mid", ss->mid, "mindex", ss->mindex, "videocodec", cardea_video_codec_name(ss->vcodec), what, value);
+	vr_push(sub->app, NULL, ev, NULL);
+	json_decref(ev);
+}
+
+/* SVC: one event with what changed, as Janus sends it. */
+static void svc_event(vr_subscriber *sub, vr_sstream *ss, unsigned r) {
+	json_t *ev = json_pack("{s:s, s:o, s:s, s:i, s:s?}", "videoroom", "event", "room", vr_id_json(sub->room->id),
+		"mid", ss->mid, "mindex", ss->mindex, "videocodec", cardea_video_codec_name(ss->vcodec));
+	if (r & CARDEA_SVC_SPATIAL_CHANGED)
+		json_object_set_new(ev, "spatial_layer", json_integer(ss->svc_sel.spatial));
+	if (r & CARDEA_SIM_TEMPORAL_CHANGED)
+		json_object_set_new(ev, "temporal_layer", json_integer(ss->svc_sel.temporal));
 	vr_push(sub->app, NULL, ev, NULL);
 	json_decref(ev);
 }
@@ -96,6 +116,19 @@ void vr_subscriber_relay(vr_subscriber *sub, int sidx, const cardea_rtp_packet *
 		if (r & CARDEA_SIM_TEMPORAL_CHANGED) {
 			g_atomic_int_set(&ss->temporal, ss->sel.temporal);
 			layer_event(sub, ss, "temporal", ss->sel.temporal);
+		}
+		if (r & CARDEA_SIM_RELAY)
+			vr_core->relay_rtp(sub->app, &out);
+		return;
+	}
+	if (ss->svc && ps->type == VR_VIDEO) {
+		unsigned r = cardea_svc_forward(&ss->svc_sel, &ss->rw, ss->vcodec, &out, now);
+		if (r & CARDEA_SIM_NEED_KEYFRAME)
+			vr_core->send_keyframe_request(src->app, pkt->mindex);
+		if (r & (CARDEA_SVC_SPATIAL_CHANGED | CARDEA_SIM_TEMPORAL_CHANGED)) {
+			g_atomic_int_set(&ss->spatial_layer, ss->svc_sel.spatial);
+			g_atomic_int_set(&ss->temporal_layer, ss->svc_sel.temporal);
+			svc_event(sub, ss, r);
 		}
 		if (r & CARDEA_SIM_RELAY)
 			vr_core->relay_rtp(sub->app, &out);
@@ -211,6 +244,12 @@ static json_t *streams_json(vr_subscriber *sub) {
 				"temporal-layer", g_atomic_int_get(&ss->temporal), "temporal-layer-target", tt >= 0 ? tt : 2,
 				"fallback", fb > 0 ? fb : CARDEA_SIM_DEFAULT_FALLBACK_US));
 		}
+		if (ss->active && ss->svc) {
+			gint st = g_atomic_int_get(&ss->spatial_target), tt = g_atomic_int_get(&ss->temporal_layer_target);
+			json_object_set_new(o, "svc", json_pack("{s:i, s:i, s:i, s:i}",
+				"spatial-layer", g_atomic_int_get(&ss->spatial_layer), "target-spatial-layer", st,
+				"temporal-layer", g_atomic_int_get(&ss->temporal_layer), "target-temporal-layer", tt));
+		}
 		json_array_append_new(list, o);
 	}
 	return list;
@@ -237,6 +276,19 @@ static void push_offer(vr_subscriber *sub, const char *transaction, const char *
 }
 
 /* ---- adding and removing streams ---- */
+
+/* spatial_layer / temporal_layer (SVC), when present: integers 0..7. */
+static gboolean svc_args_valid(json_t *o, vr_reply *r) {
+	const char *keys[] = { "spatial_layer", "temporal_layer" };
+	for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+		json_t *v = json_object_get(o, keys[i]);
+		if (v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 7)) {
+			vr_reply_error(r, VR_ERR_INVALID_ELEMENT, "Invalid element (%s should be an integer 0..7)", keys[i]);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
 
 /* Adds the streams one `streams` entry asks for (caller holds nothing).
  * Returns the number added, -1 with *r on error. */
@@ -267,6 +319,17 @@ static int add_entry(vr_subscriber *sub, json_t *entry, vr_reply *r) {
 	}
 	g_free(fid);
 	json_t *sst = json_object_get(entry, "substream"), *tmp = json_object_get(entry, "temporal");
+	json_t *sl = json_object_get(entry, "spatial_layer"), *tl = json_object_get(entry, "temporal_layer");
+	if (!svc_args_valid(entry, r)) {
+		vr_publisher_unref(feed);
+		return -1;
+	}
+	/* SVC layer selection needs the payload (VP9) to say the layers; AV1
+	 * needs the Dependency Descriptor, which publishers do not negotiate
+	 * yet, so AV1 is forwarded whole. */
+	g_mutex_lock(&sub->room->mutex);
+	gboolean room_svc = sub->room->props.video_svc;
+	g_mutex_unlock(&sub->room->mutex);
 	int added = 0;
 	int links[VR_MAX_STREAMS][2], nl = 0;
 	/* Copy what we need of the feed's streams first: the lock order is
@@ -310,6 +373,10 @@ static int add_entry(vr_subscriber *sub, json_t *entry, vr_reply *r) {
 		ss->substream_target = json_is_integer(sst) ? (gint)CLAMP(json_integer_value(sst), 0, 2) : -1;
 		ss->temporal_target = json_is_integer(tmp) ? (gint)CLAMP(json_integer_value(tmp), 0, 2) : -1;
 		ss->substream = ss->temporal = -1;
+		ss->svc = room_svc && ps->svc && ps->substreams <= 1 && ps->vcodec == CARDEA_VIDEO_CODEC_VP9;
+		ss->spatial_target = json_is_integer(sl) ? (gint)json_integer_value(sl) : -1;
+		ss->temporal_layer_target = json_is_integer(tl) ? (gint)json_integer_value(tl) : -1;
+		ss->spatial_layer = ss->temporal_layer = -1;
 		links[nl][0] = ss->mindex;
 		links[nl++][1] = ps->mindex;
 		sub->n_streams++;
@@ -397,7 +464,16 @@ void vr_subscriber_feed_gone(vr_subscriber *sub, vr_publisher *pub) {
 	g_mutex_unlock(&sub->mutex);
 	for (int i = 0; i < n; i++)
 		remove_stream(sub, idx[i]);
-	if (n > 0 && sub->autoupdate && !g_atomic_int_get(&sub->left))
+	/* As Janus 1.1.2: the re-offer (removed m-lines a=inactive) only while
+	 * some stream is left; when the last source goes, the subscriber gets
+	 * nothing (clients learn it from `unpublished` on their publisher
+	 * handle, and may unsubscribe or leave). */
+	gboolean any = FALSE;
+	g_mutex_lock(&sub->mutex);
+	for (int i = 0; i < sub->n_streams; i++)
+		any |= sub->streams[i].active;
+	g_mutex_unlock(&sub->mutex);
+	if (n > 0 && any && sub->autoupdate && !g_atomic_int_get(&sub->left))
 		push_offer(sub, NULL, "updated");
 }
 
@@ -535,12 +611,14 @@ static void do_join(vr_session *s, const char *transaction, json_t *body) {
 	s->sub = sub;       /* the creation ref */
 	g_mutex_unlock(&s->mutex);
 	CARDEA_LOG(CARDEA_LOG_INFO, "[videoroom] subscriber with %d stream(s) in room %s", sub->n_streams, room->id);
+	vr_notify(s->app, "joined", room->id, NULL, json_pack("{s:s, s:i}", "role", "subscriber", "streams", sub->n_streams));
 	push_offer(sub, transaction, "attached");
 	g_free(rid);
 	vr_room_unref(room);
 	return;
 fail:
-	vr_push_error(s->app, transaction, r.code, r.error);
+	if (!r.parked)
+		vr_push_error(s->app, transaction, r.code, r.error);
 	if (sub) {
 		for (int i = 0; i < sub->n_streams; i++)
 			remove_stream(sub, i);
@@ -560,6 +638,7 @@ void vr_subscriber_leave(vr_subscriber *sub) {
 	g_mutex_lock(&room->mutex);
 	gboolean was = g_hash_table_steal(room->subscribers, sub);
 	g_mutex_unlock(&room->mutex);
+	vr_notify(sub->app, "left", room->id, NULL, json_pack("{s:s}", "role", "subscriber"));
 	if (was)
 		vr_subscriber_unref(sub);
 }
@@ -580,6 +659,14 @@ static void do_configure(vr_subscriber *sub, const char *transaction, json_t *bo
 	json_t *all = streams ? NULL : body;
 	size_t i;
 	json_t *e;
+	gboolean svc_ok = all ? svc_args_valid(all, &r) : TRUE;
+	json_array_foreach(streams, i, e)
+		svc_ok = svc_ok && svc_args_valid(e, &r);
+	if (!svc_ok) {
+		vr_push_error(sub->app, transaction, r.code, r.error);
+		g_free(r.error);
+		return;
+	}
 	int kf[VR_MAX_SUB_STREAMS], nk = 0;
 	g_mutex_lock(&sub->mutex);
 	for (int k = 0; k < sub->n_streams; k++) {
@@ -603,7 +690,15 @@ static void do_configure(vr_subscriber *sub, const char *transaction, json_t *bo
 			g_atomic_int_set(&ss->temporal_target, (gint)CLAMP(json_integer_value(tmp), 0, 2));
 		if (json_is_integer(fb))
 			g_atomic_int_set(&ss->fallback, (gint)CLAMP(json_integer_value(fb), 0, G_MAXINT));
-		if (json_is_integer(sst) || json_is_integer(tmp) || json_is_integer(fb))
+		/* SVC targets: only streams whose layers are selected (as Janus,
+		 * others ignore them). */
+		json_t *sl = json_object_get(match, "spatial_layer"), *tl = json_object_get(match, "temporal_layer");
+		gboolean svc_set = ss->svc && (sl || tl);
+		if (ss->svc && sl)
+			g_atomic_int_set(&ss->spatial_target, (gint)json_integer_value(sl));
+		if (ss->svc && tl)
+			g_atomic_int_set(&ss->temporal_layer_target, (gint)json_integer_value(tl));
+		if (json_is_integer(sst) || json_is_integer(tmp) || json_is_integer(fb) || svc_set)
 			g_atomic_int_inc(&ss->sim_gen);
 	}
 	g_mutex_unlock(&sub->mutex);

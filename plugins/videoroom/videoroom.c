@@ -2,9 +2,11 @@
  * threads, locks and files are described in videoroom.h, the wire API in
  * janus-api.md section 8 and docs/videoroom.md.
  *
- * Synchronous requests (create, list, kick, rtp_forward, ...) are answered
- * on the core's request thread that delivered them; everything else goes to
- * the plugin's queue thread and is answered with an event.
+ * Synchronous requests (list, exists, rtp_forward, ...) are answered on the
+ * core's request thread that delivered them; those the auth module guards
+ * (create, destroy, kick, moderate) go to the plugin's queue thread with a
+ * deferred reply, so waiting for the backend holds no core thread;
+ * everything else goes to the queue thread and is answered with an event.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -19,6 +21,7 @@ gboolean vr_lock_rtp_forward;
 char *vr_config_path;
 
 static cardea_plugin_queue *queue;
+static __thread gboolean on_queue_thread;
 static GMutex sessions_mutex;
 static GHashTable *sessions;        /* cardea_plugin_session* -> vr_session* (table's ref) */
 
@@ -34,6 +37,18 @@ void vr_reply_error(vr_reply *r, int code, const char *fmt, ...) {
 void vr_push(cardea_plugin_session *app, const char *transaction, json_t *data, json_t *jsep) {
 	if (app && !g_atomic_int_get(&app->stopped))
 		vr_core->push_event(app, &vr_plugin, transaction, data, jsep);
+}
+
+void vr_notify(cardea_plugin_session *app, const char *name, const char *room, const char *id, json_t *fields) {
+	if (!vr_core->events_is_enabled()) {
+		json_decref(fields);
+		return;
+	}
+	json_t *ev = json_pack("{s:o, s:o?}", "room", vr_id_json(room), "id", id ? vr_id_json(id) : NULL);
+	if (json_is_object(fields))
+		json_object_update(ev, fields);
+	json_decref(fields);
+	cardea_plugin_notify(vr_core, &vr_plugin, app, name, ev);
 }
 
 void vr_push_error(cardea_plugin_session *app, const char *transaction, int code, const char *text) {
@@ -87,8 +102,45 @@ static void session_unref(vr_session *s) {
 
 /* ---- queue thread ---- */
 
+json_t *vr_queue_auth(cardea_plugin_session *app, const char *action, json_t *target, gboolean *on_queue) {
+	*on_queue = on_queue_thread;
+	return on_queue_thread ? cardea_plugin_queue_auth(queue, vr_core, app, action, target) : NULL;
+}
+
+static cardea_plugin_result sync_result(vr_reply *r) {
+	if (r->code) {
+		json_decref(r->data);
+		r->data = json_pack("{s:s, s:i, s:s}", "videoroom", "event", "error_code", r->code, "error", r->error);
+		CARDEA_LOG(CARDEA_LOG_VERB, "[videoroom] request failed: %d %s", r->code, r->error);
+	}
+	g_free(r->error);
+	return cardea_plugin_ok(r->data);
+}
+
+/* A guarded synchronous request moved here from handle_message: run it
+ * (maybe parked for the auth module, then run again) and answer the
+ * deferred reply. */
+static void handle_deferred_sync(cardea_plugin_session *app, vr_sync_fn fn, json_t *body) {
+	vr_reply r = { .app = app };
+	fn(body, &r);
+	if (r.parked) {
+		json_decref(r.data);
+		g_free(r.error);
+		return;
+	}
+	vr_core->reply_later(cardea_plugin_queue_take_reply(queue), sync_result(&r));
+}
+
 static void handle_async(cardea_plugin_session *app, const char *transaction, json_t *body, json_t *jsep,
 		void *user_data) {
+	on_queue_thread = TRUE;
+	vr_sync_fn sync = vr_sync_lookup(json_string_value(json_object_get(body, "request")));
+	if (sync) {
+		handle_deferred_sync(app, sync, body);
+		json_decref(body);
+		json_decref(jsep);
+		return;
+	}
 	vr_session *s = session_lookup(app);
 	if (s == NULL || g_atomic_int_get(&s->destroyed))
 		goto out;
@@ -128,6 +180,8 @@ out:
 
 static const char *const async_requests[] = { "join", "joinandconfigure", "configure", "publish", "unpublish",
 	"start", "pause", "switch", "update", "subscribe", "unsubscribe", "leave", NULL };
+/* Synchronous requests that ask the auth module (requests.c auth hooks). */
+static const char *const guarded_sync_requests[] = { "create", "destroy", "kick", "moderate", NULL };
 
 static cardea_plugin_result vr_handle_message(cardea_plugin_session *app, const char *transaction,
 		json_t *message, json_t *jsep) {
@@ -140,7 +194,12 @@ static cardea_plugin_result vr_handle_message(cardea_plugin_session *app, const 
 	} else {
 		const char *request = json_string_value(req);
 		vr_sync_fn fn = vr_sync_lookup(request);
-		if (fn) {
+		cardea_plugin_reply *later = fn && g_strv_contains(guarded_sync_requests, request) ?
+			vr_core->defer_reply(app) : NULL;
+		if (later) {
+			cardea_plugin_queue_push_sync(queue, app, transaction, message, jsep, vr_core, later);
+			return cardea_plugin_later();
+		} else if (fn) {
 			fn(message, &r);
 		} else if (g_strv_contains(async_requests, request)) {
 			cardea_plugin_queue_push(queue, app, transaction, message, jsep);
@@ -151,13 +210,7 @@ static cardea_plugin_result vr_handle_message(cardea_plugin_session *app, const 
 	}
 	json_decref(message);
 	json_decref(jsep);
-	if (r.code) {
-		json_decref(r.data);
-		r.data = json_pack("{s:s, s:i, s:s}", "videoroom", "event", "error_code", r.code, "error", r.error);
-		CARDEA_LOG(CARDEA_LOG_VERB, "[videoroom] request failed: %d %s", r.code, r.error);
-	}
-	g_free(r.error);
-	return cardea_plugin_ok(r.data);
+	return sync_result(&r);
 }
 
 static json_t *vr_handle_admin_message(json_t *message) {

@@ -34,6 +34,7 @@
 #include "cardea/plugin.h"
 #include "cardea/sdp.h"
 #include "cardea/simulcast.h"
+#include "cardea/svc.h"
 #include "room-config.h"
 
 #define VR_PACKAGE "janus.plugin.videoroom"
@@ -62,6 +63,7 @@ typedef struct vr_reply {
 	char *error;                    /* g_malloc'd */
 	json_t *data;                   /* the plugindata.data (owned) */
 	cardea_plugin_session *app;     /* the asking handle (borrowed); NULL from the Admin API */
+	gboolean parked;                /* waiting for the auth module: reply nothing, change nothing */
 } vr_reply;
 void vr_reply_error(vr_reply *r, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
@@ -87,6 +89,9 @@ typedef struct vr_session {
 
 void vr_push(cardea_plugin_session *app, const char *transaction, json_t *data, json_t *jsep);
 void vr_push_error(cardea_plugin_session *app, const char *transaction, int code, const char *text);
+/* An event for events modules (docs/events.md): {"event": name, "room",
+ * "id" (when not NULL), ...fields}; `fields` (may be NULL) is taken. No lock held. */
+void vr_notify(cardea_plugin_session *app, const char *name, const char *room, const char *id, json_t *fields);
 /* Room and participant ids: kept as strings; numbers on the wire unless string_ids. */
 json_t *vr_id_json(const char *id);
 /* Reads `key` of `body` as an id; NULL (with *r set) when the type is wrong. */
@@ -135,13 +140,20 @@ vr_sync_fn vr_sync_lookup(const char *request);
 vr_room *vr_room_from(json_t *body, vr_reply *r);
 gboolean vr_check_secret(vr_room *room, json_t *body, vr_reply *r);
 gboolean vr_check_pin(vr_room *room, json_t *body, vr_reply *r);
-/* Asks the auth module whether `app` may do `action` (docs/auth.md), waiting
- * on this worker thread at most VR_AUTH_TIMEOUT; `target` is taken (new ref).
- * Returns the decision (new ref) when allowed, or NULL with 433 in *r when
- * denied, timed out, or target.room is outside the decision's rooms. From
- * the Admin API (app NULL, admin_secret already checked) always allows. */
+/* Asks the auth module whether `app` may do `action` (docs/auth.md) without
+ * blocking: on the queue thread the request is parked until the answer comes
+ * (NULL with r->parked set: the caller returns at once, replying nothing, and
+ * runs again later). `target` is taken (new ref). Returns the decision (new
+ * ref) when allowed, or NULL with 433 in *r when denied, timed out, or
+ * target.room is outside the decision's rooms. From the Admin API (app NULL,
+ * admin_secret already checked) always allows. Elsewhere (a core worker
+ * thread, which only happens if defer_reply was refused) it waits at most
+ * VR_AUTH_TIMEOUT. */
 #define VR_AUTH_TIMEOUT (10 * G_TIME_SPAN_SECOND)
 json_t *vr_auth(cardea_plugin_session *app, const char *action, json_t *target, vr_reply *r);
+/* videoroom.c: the queue's non-blocking ask (cardea_plugin_queue_auth);
+ * `on_queue` is FALSE off the queue thread (nothing asked then). */
+json_t *vr_queue_auth(cardea_plugin_session *app, const char *action, json_t *target, gboolean *on_queue);
 
 /* ---- publishers (publisher.c) ---- */
 typedef struct vr_pstream {
@@ -161,6 +173,8 @@ typedef struct vr_pstream {
 	gboolean fec, dtx, stereo;
 	int level_ext;                  /* ssrc-audio-level extension id, 0: none */
 	volatile gint muted;            /* moderate */
+	gboolean svc;                   /* VP9/AV1 in a video_svc room: reported as "svc" */
+	volatile gint paused;           /* the publisher's configure streams[].send = false: not relayed */
 } vr_pstream;
 
 typedef struct vr_target {
@@ -197,6 +211,12 @@ struct vr_publisher {
 	/* media thread only */
 	int level_sum, level_count;
 	cardea_refcount ref;
+	gboolean e2ee;                  /* its last offer's jsep said e2ee (insertable streams): payloads are opaque */
+	/* Recording (recording.c), under mutex. The media thread writes to
+	 * rec[mindex] holding mutex; files are opened/closed without it. */
+	gboolean recording_active;      /* should record while publishing */
+	char *recording_base;           /* configure `filename`, NULL: Janus's default name */
+	struct cardea_recorder *rec[VR_MAX_STREAMS];  /* owned, NULL: not recording that stream */
 };
 
 void vr_publisher_unref(vr_publisher *p);
@@ -217,6 +237,20 @@ void vr_publisher_link(vr_publisher *p, vr_subscriber *sub, int sidx, int pub_mi
 void vr_publisher_unlink(vr_publisher *p, vr_subscriber *sub, int sidx);
 void vr_snapshot_unref(vr_snapshot *s);
 json_t *vr_publisher_query(vr_publisher *p);
+
+/* ---- recording (recording.c, docs/recording.md) ---- */
+/* Opens/closes p's recorders to match publishing && recording_active. */
+void vr_recording_sync(vr_publisher *p);
+void vr_recording_stop(vr_publisher *p);
+/* TRUE while at least one of p's streams is being written. */
+gboolean vr_recording_active(vr_publisher *p);
+/* configure's record/filename: 0, or 430 with *error. */
+int vr_recording_configure(vr_publisher *p, json_t *body, const char **error);
+/* enable_recording / edit new_record: the room flag and every participant. */
+void vr_room_set_recording(vr_room *room, gboolean record);
+/* Media thread, p->mutex held. */
+void vr_recording_save_rtp(vr_publisher *p, const cardea_rtp_packet *pkt);
+void vr_recording_save_data(vr_publisher *p, const cardea_data_packet *pkt);
 
 /* ---- subscribers (subscriber.c) ---- */
 typedef struct vr_sstream {
@@ -243,6 +277,11 @@ typedef struct vr_sstream {
 	cardea_sim_selector sel;
 	cardea_sim_rewriter rw;
 	gboolean rw_init;
+	/* VP9/AV1 SVC (room video_svc; subscriber.c): set at subscription */
+	gboolean svc;                   /* layers picked by svc_sel instead of simulcast */
+	volatile gint spatial_target, temporal_layer_target;   /* -1 = highest */
+	volatile gint spatial_layer, temporal_layer;           /* what goes out, -1 none yet */
+	cardea_svc_selector svc_sel;    /* media thread of the feed only */
 } vr_sstream;
 
 struct vr_subscriber {
@@ -288,6 +327,8 @@ struct vr_forwarder {
 	gboolean seq_init;
 	guint16 seq_off;
 	guint64 packets;
+	struct cardea_srtp *srtp;       /* owned (cardea/srtp.h): NULL = plain RTP */
+	int srtp_suite;                 /* 32 or 80 with srtp */
 };
 void vr_rtp_forward(json_t *body, vr_reply *r);
 void vr_stop_rtp_forward(json_t *body, vr_reply *r);

@@ -4,7 +4,9 @@ ride through on the PeerConnection they have (their frames switch colour
 from the old presenter's to the new one's, with no new negotiation)."""
 
 import asyncio
+import random
 import shutil
+import time
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -269,6 +271,205 @@ async def test_watch_gateway_offer(bc_gw):
 			assert dominant(frames[-1]) == "red"
 			frames = await frames_of(tracks["audio"], 10)
 			assert abs(tone_of(frames[-1]) - 440) < 100
+			await api.destroy(sid)
+		finally:
+			await asyncio.gather(*(pc.close() for pc in pcs))
+
+
+# ---- layer choice from the viewer's bandwidth estimate (docs/broadcast.md) ----
+
+# Padding per substream: the layers cost visibly different bitrates, and the
+# last two bytes (substream, padding length) tell a viewer which one it got.
+SIM_PAD = {0: 2, 1: 120, 2: 250}
+
+
+class SimPresenter:
+	"""aiortc's one VP8 stream sent as three rid substreams (as in
+	test_echotest_simulcast.py), each padded to its own size; PLIs for the
+	made-up SSRCs go to aiortc's real sender."""
+
+	def __init__(self, pc):
+		from test_echotest_simulcast import RIDS, RID_EXT, rtp_split
+		self.transport = pc.getTransceivers()[0].sender.transport
+		self.real_ssrc = pc.getTransceivers()[0].sender._ssrc
+		self.layers = {sub: [random.randint(1, 2**32 - 1), rid, random.randint(0, 65535), random.randint(0, 2**32 - 1)]
+			for rid, sub in RIDS.items()}
+		send, handle_rtcp = self.transport._send_rtp, self.transport._handle_rtcp_data
+
+		async def on_send(data):
+			if 192 <= data[1] <= 223 or int.from_bytes(data[8:12], "big") != self.real_ssrc:
+				await send(data)
+				return
+			head, elems, payload, _ = rtp_split(bytes(data))
+			ts = int.from_bytes(head[4:8], "big")
+			for sub in (0, 1, 2):
+				ssrc, rid, seq, ts_off = self.layers[sub]
+				self.layers[sub][2] = (seq + 1) & 0xFFFF
+				e = elems + bytes([(RID_EXT << 4) | (len(rid) - 1)]) + rid.encode()
+				e += b"\0" * (-len(e) % 4)
+				pad = SIM_PAD[sub]
+				out = bytes([0xB0 | (head[0] & 0x0F), head[1]]) + seq.to_bytes(2, "big") + \
+					((ts + ts_off) & 0xFFFFFFFF).to_bytes(4, "big") + ssrc.to_bytes(4, "big") + head[12:] + \
+					b"\xbe\xde" + (len(e) // 4).to_bytes(2, "big") + e + payload + b"\0" * (pad - 2) + bytes([sub, pad])
+				await send(out)
+
+		async def on_rtcp(data):
+			ours = {v[0] for v in self.layers.values()}
+			out, pos = bytearray(data), 0
+			while pos + 12 <= len(out):
+				end = pos + 4 * (int.from_bytes(out[pos + 2:pos + 4], "big") + 1)
+				if out[pos + 1] == 206 and out[pos] & 0x1F == 1 and int.from_bytes(out[pos + 8:pos + 12], "big") in ours:
+					out[pos + 8:pos + 12] = self.real_ssrc.to_bytes(4, "big")
+				pos = end
+			await handle_rtcp(bytes(out))
+
+		self.transport._send_rtp, self.transport._handle_rtcp_data = on_send, on_rtcp
+
+
+class RembViewer:
+	"""A viewer whose REMB is ours: aiortc's own REMBs are dropped, and
+	`bitrate` (when set) is sent every 200 ms; the substream of every video
+	packet received is recorded from its padding tag."""
+
+	def __init__(self, pc):
+		self.transport = pc.getTransceivers()[0].receiver.transport
+		self.tags = []
+		self.bitrate = None
+		self.own_rembs = 0
+		send, handle_rtp = self.transport._send_rtp, self.transport._handle_rtp_data
+		self._send = send
+
+		async def on_send(data):
+			if len(data) >= 16 and data[1] == 206 and data[0] & 0x1F == 15 and data[12:16] == b"REMB":
+				self.own_rembs += 1
+				return
+			await send(data)
+
+		async def on_rtp(data, arrival_time_ms):
+			if data[0] & 0x20 and data[-1] in SIM_PAD.values() and (data[1] & 0x7F) < 100:
+				self.tags.append(data[-2])
+			await handle_rtp(data, arrival_time_ms)
+
+		self.transport._send_rtp, self.transport._handle_rtp_data = on_send, on_rtp
+		self.task = asyncio.ensure_future(self._remb_loop())
+
+	async def _remb_loop(self):
+		from aiortc.rtp import RtcpPsfbPacket, pack_remb_fci
+		while True:
+			await asyncio.sleep(0.2)
+			if self.bitrate is None:
+				continue
+			pkt = RtcpPsfbPacket(fmt=15, ssrc=0x1234567, media_ssrc=0, fci=pack_remb_fci(self.bitrate, [0x7654321]))
+			try:
+				await self._send(bytes(pkt))
+			except ConnectionError:
+				pass
+
+	async def settle(self, n=30, timeout=5):
+		"""The substreams of the next `n` packets after a short pause."""
+		await asyncio.sleep(0.3)
+		start = len(self.tags)
+		deadline = time.monotonic() + timeout
+		while len(self.tags) < start + n and time.monotonic() < deadline:
+			await asyncio.sleep(0.05)
+		return set(self.tags[start:])
+
+
+async def layer_ev(api, sid, hid, sub, timeout=10):
+	ev = await api.event(sid, {"janus": "event", "sender": hid,
+		"plugindata": {"plugin": BCAST, "data": {"broadcast": "event", "substream": sub}}}, timeout=timeout)
+	return ev["plugindata"]["data"]
+
+
+@pytest.mark.timeout_s(90)
+async def test_layer_from_estimate(bc_gw):
+	"""A simulcast presenter and a viewer without a pinned substream: a low
+	REMB from the viewer gets it the lowest substream, a high one the highest
+	again; `configure` substream pins a layer whatever the REMB says, and
+	substream -1 gives the choice back to the estimate."""
+	from aiortc.mediastreams import VideoStreamTrack
+	from test_echotest_simulcast import munge_offer
+	pcs = []
+	async with open_api(bc_gw, "ws") as api, open_admin(bc_gw, "http") as admin:
+		sid = await api.create()
+		phid = await api.attach(sid, BCAST)
+		ppc = RTCPeerConnection()
+		pcs.append(ppc)
+		try:
+			ppc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+			await ppc.setLocalDescription(await ppc.createOffer())
+			sim = SimPresenter(ppc)
+			offer = munge_offer(ppc.localDescription.sdp, "rid", sim.layers)
+			ev = await async_req(api, sid, phid, {"request": "present", "channel": "demo"},
+				jsep={"type": "offer", "sdp": offer})
+			data = ev["plugindata"]["data"]
+			assert data["result"] == "presenting" and data["substreams"] == 3, data
+			await ppc.setRemoteDescription(RTCSessionDescription(sdp=ev["jsep"]["sdp"], type="answer"))
+
+			vhid = await api.attach(sid, BCAST)
+			vpc, tracks = await viewer_pc()
+			pcs.append(vpc)
+			viewer = RembViewer(vpc)
+			ev = await async_req(api, sid, vhid, {"request": "watch", "channel": "demo"},
+				jsep={"type": "offer", "sdp": vpc.localDescription.sdp})
+			data = ev["plugindata"]["data"]
+			assert data["result"] == "watching" and data["substream_auto"] is True, data
+			assert "goog-remb" in ev["jsep"]["sdp"], ev["jsep"]["sdp"]
+			await vpc.setRemoteDescription(RTCSessionDescription(sdp=ev["jsep"]["sdp"], type="answer"))
+			await api.event(sid, {"janus": "webrtcup", "sender": vhid}, timeout=15)
+
+			# No estimate yet: the highest substream.
+			data = await layer_ev(api, sid, vhid, 2)
+			assert data["substream_auto"] is True and "estimate_bps" not in data, data
+			assert await viewer.settle() == {2}
+			await asyncio.sleep(1.2)   # a full meter window
+			info = await sync(api, sid, phid, {"request": "info", "channel": "demo"})
+			rates = info["layer_bitrates"]
+			assert len(rates) == 3 and 0 < rates[0] < rates[1] < rates[2], info
+
+			# A low REMB: down to the lowest substream.
+			viewer.bitrate = 10000
+			data = await layer_ev(api, sid, vhid, 0)
+			assert data["substream_auto"] is True and data["estimate_bps"] == 10000, data
+			assert await viewer.settle() == {0}
+			hinfo = (await admin.ok({"janus": "handle_info", "session_id": sid, "handle_id": vhid}))["info"]
+			ps = hinfo["plugin_specific"]
+			assert ps["estimate_bps"] == 10000 and ps["substream"] == 0 and ps["substream_chosen"] == 0, ps
+			assert ps["substream_auto"] is True and ps["substream_target"] == -1, ps
+			bwe = hinfo["webrtc"]["feedback"]["bwe"]
+			assert bwe["source"] == "remb" and bwe["reported_bps"] == 10000 and bwe["reports"] >= 1, bwe
+			pinfo = (await admin.ok({"janus": "handle_info", "session_id": sid, "handle_id": phid}))["info"]
+			assert pinfo["plugin_specific"]["layer_bitrates"][2] > 0, pinfo["plugin_specific"]
+
+			# A high REMB: back up to the highest (after the 3 s hold).
+			viewer.bitrate = 5000000
+			data = await layer_ev(api, sid, vhid, 2, timeout=12)
+			assert data["substream_auto"] is True and data["estimate_bps"] == 5000000, data
+			assert await viewer.settle() == {2}
+
+			# Pinned: substream 1 stays whatever the REMB says.
+			r = await async_req(api, sid, vhid, {"request": "configure", "substream": 1})
+			assert r["plugindata"]["data"] == {"broadcast": "event", "result": "ok"}, r
+			data = await layer_ev(api, sid, vhid, 1)
+			assert data["substream_auto"] is False, data
+			viewer.bitrate = 10000
+			await asyncio.sleep(2)
+			assert await viewer.settle() == {1}
+			moved = [m for m in api.pending(sid) if "substream" in m.get("plugindata", {}).get("data", {})]
+			assert moved == [], moved
+			ps = (await admin.ok({"janus": "handle_info", "session_id": sid, "handle_id": vhid}))["info"]["plugin_specific"]
+			assert ps["substream_auto"] is False and ps["substream_target"] == 1 and ps["substream"] == 1, ps
+			assert ps["estimate_bps"] == 10000, ps
+
+			# Back to automatic: the low estimate takes it down.
+			r = await async_req(api, sid, vhid, {"request": "configure", "substream": -1})
+			assert r["plugindata"]["data"] == {"broadcast": "event", "result": "ok"}, r
+			data = await layer_ev(api, sid, vhid, 0)
+			assert data["substream_auto"] is True, data
+			assert await viewer.settle() == {0}
+			r = await async_req(api, sid, vhid, {"request": "configure", "substream": -2})
+			assert r["plugindata"]["data"]["error_code"] == 484, r
+			viewer.task.cancel()
 			await api.destroy(sid)
 		finally:
 			await asyncio.gather(*(pc.close() for pc in pcs))

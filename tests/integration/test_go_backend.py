@@ -83,7 +83,7 @@ async def test_static_token_user_allowed_unknown_denied(wired_gw, backend):
 		assert hid > 0
 		await api.destroy(sid)
 		expect_error(await api.request({"janus": "create", "token": "nobody"}), 403, "Unauthorized request (unknown user)")
-	assert "auth: session.create by alice allowed" in backend.log()
+	assert "auth: session.create by alice from 127.0.0.1 allowed" in backend.log()
 	assert "auth: session.create denied: unknown token" in backend.log()
 
 
@@ -92,7 +92,7 @@ async def test_backend_jwt_accepted_by_backend(wired_gw, backend):
 	async with open_api(wired_gw, "http") as api:
 		sid = await api.create(token=tok)
 		await api.destroy(sid)
-	assert "auth: session.create by bob allowed" in backend.log()
+	assert "auth: session.create by bob from 127.0.0.1 allowed" in backend.log()
 
 
 async def test_backend_verifies_signatures(backend):

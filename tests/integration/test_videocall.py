@@ -27,6 +27,7 @@ from aiortc.mediastreams import VideoStreamTrack
 import gateway as gwmod
 from apiclient import open_api, open_admin
 from test_echotest import ToneTrack
+from test_metrics import metrics
 
 VC = "janus.plugin.videocall"
 
@@ -320,6 +321,9 @@ async def test_call_media(vc_gw):
 				r = await admin.ok({"janus": "handle_info", "session_id": user.sid, "handle_id": user.hid})
 				ps = r["info"]["plugin_specific"]
 				assert ps["state"] == "incall" and ps["packets_relayed"] > 0, ps
+			m = await metrics(vc_gw)
+			label = '{plugin="janus.plugin.videocall"}'
+			assert m[("cardea_plugin_calls", label)] == 1 and m[("cardea_plugin_users", label)] >= 2, m
 			assert (await a.ok({"request": "set", "bitrate": 256000})) == {"event": "set"}
 			# renegotiation: the caller's new offer reaches the callee as the
 			# gateway's `update` offer, its answer comes back as an `update`
@@ -344,6 +348,7 @@ async def test_call_media(vc_gw):
 			await a_api.event(a.sid, {"janus": "hangup", "sender": a.hid}, timeout=10)
 			r = await admin.ok({"janus": "handle_info", "session_id": b.sid, "handle_id": b.hid})
 			assert r["info"]["plugin_specific"]["state"] == "idle", r
+			assert (await metrics(vc_gw))[("cardea_plugin_calls", label)] == 0
 		finally:
 			await pa.pc.close()
 			await pb.pc.close()

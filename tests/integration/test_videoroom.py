@@ -453,11 +453,12 @@ async def test_one_publisher_five_subscribers(vr_gw):
 		assert data == {"videoroom": "event", "room": room, "unpublished": "ok"}
 		ev = await vr_event(api, sid, lambda d: d.get("unpublished") == joined["id"])
 		assert ev == {"videoroom": "event", "room": room, "unpublished": joined["id"]}
-		# no active stream is left: "updated" comes without an offer
-		upd = await api.event(sid, lambda m: m.get("sender") == subs[1].hid
-			and m.get("plugindata", {}).get("data", {}).get("videoroom") == "updated", timeout=10)
-		assert [x["active"] for x in upd["plugindata"]["data"]["streams"]] == [False, False]
-		assert "jsep" not in upd
+		# no active stream is left: as Janus 1.1.2, the subscribers get
+		# nothing (test_videoroom_options.py checks the re-offer otherwise)
+		await asyncio.sleep(1)
+		sub_hids = {s.hid for s in subs}
+		late = [m for m in api.pending(sid) if m.get("sender") in sub_hids and m.get("janus") == "event"]
+		assert late == [], late
 		for s in subs:
 			await s.close()
 		await pc.close()

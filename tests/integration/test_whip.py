@@ -2,17 +2,22 @@
 Janus API client at all: aiortc publishes with one plain HTTP POST to
 /whip/<channel>, aiortc viewers play with POSTs to /whep/<channel>, and
 frames flow. Plus the HTTP side: statuses for wrong content types, garbage
-SDPs, unknown channels and resources, Bearer tokens, trickle PATCHes, ICE
-restarts (refused), OPTIONS and DELETE."""
+SDPs, unknown channels and resources, Bearer tokens, trickle PATCHes and
+their If-Match rules, ICE restarts over PATCH (RFC 9725 4.3.3: 200 with the
+gateway's new credentials and a new ETag, media carrying on), OPTIONS and
+DELETE."""
 
 import asyncio
+import re
 import shutil
+import time
 
 import aiohttp
 import pytest
 from multidict import CIMultiDict
 from aiortc import RTCSessionDescription
 
+from apiclient import open_admin
 from bcutil import broadcast_gateway, presenter_pc, viewer_pc, frames_of, dominant
 
 pytestmark = pytest.mark.cardea_only
@@ -94,14 +99,17 @@ async def test_whip_publish_whep_play(whip_gw):
 			async with http.patch(res, data=(frag % (ufrag, pwd)).encode(),
 					headers={"Content-Type": FRAG, "If-Match": etag}) as r:
 				assert r.status == 204, await r.text()
-			# an ICE restart is refused (trickle only) with 422
-			async with http.patch(res, data=(frag % ("newufrag", "newpwdnewpwdnewpwdnewpwd")).encode(),
+			async with http.patch(res, data=b"a=end-of-candidates\r\n",
 					headers={"Content-Type": FRAG, "If-Match": "*"}) as r:
-				assert r.status == 422, await r.text()
+				assert r.status == 204, await r.text()
+			# RFC 9725 4.3.1: another ETag 412, none at all 428
 			async with http.patch(res, data=(frag % (ufrag, pwd)).encode(),
 					headers={"Content-Type": FRAG, "If-Match": '"not-the-etag"'}) as r:
 				assert r.status == 412
-			async with http.patch(res, data=b"a=candidate:garbage\r\n", headers={"Content-Type": FRAG}) as r:
+			async with http.patch(res, data=(frag % (ufrag, pwd)).encode(), headers={"Content-Type": FRAG}) as r:
+				assert r.status == 428
+			async with http.patch(res, data=b"a=candidate:garbage\r\n",
+					headers={"Content-Type": FRAG, "If-Match": etag}) as r:
 				assert r.status == 400
 			async with http.patch(res, data=b"a=end-of-candidates\r\n", headers={"Content-Type": SDP}) as r:
 				assert r.status == 415
@@ -189,7 +197,8 @@ async def test_whip_session_does_not_time_out(gateway_factory):
 			res, _ = await publish(http, gw, ppc)
 			await asyncio.sleep(14)
 			# still there: a trickle is accepted and a WHEP viewer gets frames
-			async with http.patch(res, data=b"a=end-of-candidates\r\n", headers={"Content-Type": FRAG}) as r:
+			async with http.patch(res, data=b"a=end-of-candidates\r\n",
+					headers={"Content-Type": FRAG, "If-Match": "*"}) as r:
 				assert r.status == 204
 			pc, tracks = await viewer_pc()
 			pcs.append(pc)
@@ -197,6 +206,156 @@ async def test_whip_session_does_not_time_out(gateway_factory):
 			frames = await frames_of(await wait_track(tracks), 2, timeout=20)
 			assert dominant(frames[-1]) == "red"
 			assert "timed out" not in gw.log_text(), gw.log_tail()
+	finally:
+		await asyncio.gather(*(pc.close() for pc in pcs))
+		shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- ICE restart over PATCH (RFC 9725 4.3.3) ---------------------------------
+
+def attr(sdp, name):
+	m = re.search(rf"^a={name}:(\S+)", sdp, re.M)
+	return m.group(1) if m else None
+
+
+def ice_connection(pc):
+	"""aioice Connection of the bundle transport (first transceiver)."""
+	return pc.getTransceivers()[0].sender.transport.transport._connection
+
+
+def restart_frag(ufrag, pwd, mid="0"):
+	return (f"a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\n"
+		f"a=mid:{mid}\r\na=end-of-candidates\r\n")
+
+
+async def restart_handles(admin):
+	"""ICE info of every handle of the gateway, as {(sid, hid): ice}."""
+	out = {}
+	for sid in await admin.list_sessions():
+		r = await admin.ok({"janus": "list_handles", "session_id": sid})
+		for hid in r["handles"]:
+			info = (await admin.ok({"janus": "handle_info", "session_id": sid, "handle_id": hid}))["info"]
+			out[(sid, hid)] = info["webrtc"]
+	return out
+
+
+async def restart_over_patch(http, url, etag, pc, answer):
+	"""Plays a WHIP/WHEP client's part of an ICE restart on an aiortc pc
+	(aioice cannot restart by itself): new local credentials sent in a PATCH,
+	the gateway's new ones from the 200, then a nominating check on the pair
+	in use. Returns the new ETag."""
+	conn = ice_connection(pc)
+	old_u, old_p = conn.local_username, conn.local_password
+	new_u, new_p = "rst" + old_u, "restart" + old_p[7:]
+	conn.local_username, conn.local_password = new_u, new_p
+	conn.remote_username = None             # accept the gateway's checks until we know its ufrag
+	async with http.patch(url, data=restart_frag(new_u, new_p).encode(),
+			headers={"Content-Type": FRAG, "If-Match": "*"}) as r:
+		body = await r.text()
+		assert r.status == 200, (r.status, body)
+		assert r.headers["Content-Type"].startswith(FRAG), r.headers
+		new_etag = r.headers.get("ETag")
+	assert new_etag and new_etag != etag, (etag, new_etag)
+	su, sp = attr(body, "ice-ufrag"), attr(body, "ice-pwd")
+	assert su and sp and su != attr(answer, "ice-ufrag") and sp != attr(answer, "ice-pwd"), (answer, body)
+	# the gateway's candidates (kept across the restart) under the bundle m-line
+	assert re.search(r"^m=video 9 ", body, re.M) and "a=mid:0\r\n" in body, body
+	assert "a=candidate:" in body and "a=end-of-candidates" in body, body
+	conn.remote_username, conn.remote_password = su, sp
+	await conn.check_start(conn._nominated[1])
+	return new_etag
+
+
+def counters(infos):
+	"""{(sid, hid): (packets_in, packets_out)} summed over m-lines."""
+	return {k: (sum(m["packets_in"] for m in w["media"]), sum(m["packets_out"] for m in w["media"]))
+		for k, w in infos.items()}
+
+
+async def media_moves(admin, track, before):
+	"""The presenter's handle keeps receiving and the viewer's keeps sending
+	(a handle sends only on a connected ICE pair), and the viewer decodes
+	red frames."""
+	frames = await frames_of(track, 10, timeout=10)
+	assert dominant(frames[-1]) == "red"
+	after = counters(await restart_handles(admin))
+	grew_in = [k for k in after if after[k][0] > before[k][0]]
+	grew_out = [k for k in after if after[k][1] > before[k][1]]
+	assert grew_in and grew_out and grew_in != grew_out, (before, after)
+
+
+async def wait_restarted(admin, n, timeout=10):
+	"""Until `n` handles restarted ICE once and are connected again."""
+	deadline = time.monotonic() + timeout
+	while True:
+		infos = await restart_handles(admin)
+		done = [k for k, w in infos.items() if w and w["ice"]["restarts"] == 1 and w["ice"]["state"] == "connected"]
+		if len(done) == n:
+			for k in done:
+				assert infos[k]["dtls"]["state"] == "connected" and infos[k]["webrtcup"], infos[k]
+			return infos
+		assert time.monotonic() < deadline, infos
+		await asyncio.sleep(0.2)
+
+
+@pytest.mark.timeout_s(90)
+async def test_whip_whep_ice_restart(gateway_factory):
+	"""A WHIP presenter, then a WHEP viewer, restart ICE with a PATCH: 200,
+	the gateway's new ufrag/pwd in an sdpfrag, a new ETag; the old ETag is
+	stale afterwards (412) and the new one takes trickles (204); the viewer
+	keeps decoding the presenter's frames across both restarts, on the same
+	DTLS association."""
+	gw, tmp = broadcast_gateway(gateway_factory)
+	pcs = []
+	try:
+		async with aiohttp.ClientSession() as http, open_admin(gw, "http") as admin:
+			ppc = await presenter_pc(RED)
+			pcs.append(ppc)
+			status, headers, panswer = await post_sdp(http, f"{base(gw)}/whip/demo", ppc.localDescription.sdp)
+			assert status == 201, panswer
+			await ppc.setRemoteDescription(RTCSessionDescription(sdp=panswer, type="answer"))
+			pres, petag = base(gw) + headers["Location"], headers["ETag"]
+			vpc, tracks = await viewer_pc()
+			pcs.append(vpc)
+			status, headers, vanswer = await post_sdp(http, f"{base(gw)}/whep/demo", vpc.localDescription.sdp)
+			assert status == 201, vanswer
+			await vpc.setRemoteDescription(RTCSessionDescription(sdp=vanswer, type="answer"))
+			vres, vetag = base(gw) + headers["Location"], headers["ETag"]
+			track = await wait_track(tracks)
+			assert dominant((await frames_of(track, 3, timeout=20))[-1]) == "red"
+			infos = await restart_handles(admin)
+			assert len(infos) == 2 and all(w["ice"]["restarts"] == 0 for w in infos.values()), infos
+
+			# a restart needs the new pwd too; a stale If-Match is refused
+			async with http.patch(pres, data=b"a=ice-ufrag:abcdefgh\r\na=end-of-candidates\r\n",
+					headers={"Content-Type": FRAG, "If-Match": "*"}) as r:
+				assert r.status == 400
+			async with http.patch(pres, data=restart_frag("abcdefgh", "0123456789012345678901234").encode(),
+					headers={"Content-Type": FRAG, "If-Match": '"stale"'}) as r:
+				assert r.status == 412
+			assert all(w["ice"]["restarts"] == 0 for w in (await restart_handles(admin)).values())
+
+			# the presenter restarts (WHIP)
+			old = petag
+			petag = await restart_over_patch(http, pres, petag, ppc, panswer)
+			await media_moves(admin, track, counters(await wait_restarted(admin, 1)))
+			async with http.patch(pres, data=b"a=end-of-candidates\r\n",
+					headers={"Content-Type": FRAG, "If-Match": old}) as r:
+				assert r.status == 412, "the ETag of the old ICE session is stale"
+			async with http.patch(pres, data=b"a=end-of-candidates\r\n",
+					headers={"Content-Type": FRAG, "If-Match": petag}) as r:
+				assert r.status == 204
+
+			# the viewer restarts (WHEP)
+			vetag = await restart_over_patch(http, vres, vetag, vpc, vanswer)
+			await media_moves(admin, track, counters(await wait_restarted(admin, 2)))
+			async with http.patch(vres, data=b"a=end-of-candidates\r\n",
+					headers={"Content-Type": FRAG, "If-Match": vetag}) as r:
+				assert r.status == 204
+			assert "PeerConnection closed" not in gw.log_text(), gw.log_tail()
+			for url in (vres, pres):
+				async with http.delete(url) as r:
+					assert r.status == 200
 	finally:
 		await asyncio.gather(*(pc.close() for pc in pcs))
 		shutil.rmtree(tmp, ignore_errors=True)

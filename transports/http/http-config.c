@@ -16,7 +16,8 @@
 /* `enabled` is read by the core's module loader. */
 static const char *const http_general_keys[] = {
 	"enabled", "json", "base_path", "http", "port", "ip", "https", "secure_port",
-	"threads", "max_body_size", "max_connections", "long_poll_timeout", NULL
+	"threads", "max_body_size", "max_connections", "long_poll_timeout",
+	"connection_timeout", "request_timeout", "requests_per_second", "requests_burst", NULL
 };
 static const char *const http_admin_keys[] = {
 	"admin_base_path", "admin_http", "admin_port", "admin_ip", "admin_https",
@@ -200,7 +201,7 @@ static bool http_read_static(const cardea_config *cfg, const char *html_folder,
 }
 
 static bool http_read_all(const cardea_config *cfg, const char *html_folder, http_settings *s, GError **error) {
-	gint64 threads = 0, max_body = 0, max_conn = 0, lp = 0;
+	gint64 threads = 0, max_body = 0, max_conn = 0, lp = 0, ct = 0, rt = 0, rps = 0, burst = 0;
 	if (!cardea_transport_read_json_style(cfg, &s->json_flags, error) ||
 			!http_read_url_path(cfg, "general", "base_path", "/janus", &s->base_path, error) ||
 			!http_read_url_path(cfg, "admin", "admin_base_path", "/admin", &s->admin_base_path, error) ||
@@ -210,6 +211,12 @@ static bool http_read_all(const cardea_config *cfg, const char *html_folder, htt
 			!cardea_config_get_int(cfg, "general", "max_connections", 0, 0, 1000000, &max_conn, error) ||
 			!cardea_config_get_int(cfg, "general", "long_poll_timeout", HTTP_DEFAULT_LONG_POLL,
 				1, 3600, &lp, error) ||
+			!cardea_config_get_int(cfg, "general", "connection_timeout", HTTP_DEFAULT_CONNECTION_TIMEOUT,
+				1, 3600, &ct, error) ||
+			!cardea_config_get_int(cfg, "general", "request_timeout", HTTP_DEFAULT_REQUEST_TIMEOUT,
+				0, 3600, &rt, error) ||
+			!cardea_config_get_int(cfg, "general", "requests_per_second", 0, 0, 1000000, &rps, error) ||
+			!cardea_config_get_int(cfg, "general", "requests_burst", 0, 0, 1000000, &burst, error) ||
 			!http_read_listeners(cfg, s, error) ||
 			!cardea_config_get_string(cfg, "cors", "allow_origin", NULL, &s->allow_origin, error) ||
 			!http_read_bool(cfg, "cors", "enforce_cors", false, &s->enforce_cors, error) ||
@@ -220,6 +227,10 @@ static bool http_read_all(const cardea_config *cfg, const char *html_folder, htt
 	s->max_body_size = (size_t)max_body;
 	s->max_connections = (int)max_conn;
 	s->long_poll_timeout = (int)lp;
+	s->connection_timeout = (int)ct;
+	s->request_timeout = (int)rt;
+	s->requests_per_second = (unsigned int)rps;
+	s->requests_burst = burst > 0 ? (unsigned int)burst : 2 * (unsigned int)rps;
 	if (s->allow_origin != NULL && *s->allow_origin == '\0') {
 		g_free(s->allow_origin);
 		s->allow_origin = NULL;
@@ -243,6 +254,8 @@ static void http_settings_defaults(http_settings *s, const char *html_folder) {
 		(http_listener_conf){ false, true, true, HTTP_DEFAULT_ADMIN_SECURE_PORT, g_strdup("127.0.0.1") };
 	s->max_body_size = HTTP_DEFAULT_MAX_BODY;
 	s->long_poll_timeout = HTTP_DEFAULT_LONG_POLL;
+	s->connection_timeout = HTTP_DEFAULT_CONNECTION_TIMEOUT;
+	s->request_timeout = HTTP_DEFAULT_REQUEST_TIMEOUT;
 	s->static_folder = g_strdup(html_folder);
 	s->static_path = g_strdup("");
 }

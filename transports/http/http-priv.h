@@ -43,6 +43,7 @@
 #include <microhttpd.h>
 
 #include "cardea/transport.h"
+#include "cardea/security.h"
 
 /* ---- settings (http-config.c) ---- */
 
@@ -73,6 +74,10 @@ typedef struct http_settings {
 	size_t max_body_size;                   /* bytes */
 	int max_connections;                    /* per listener, 0 = MHD default */
 	int long_poll_timeout;                  /* seconds a GET waits for events */
+	int connection_timeout;                 /* s without any traffic before MHD closes (idle) */
+	int request_timeout;                    /* s for a whole request to arrive (slowloris), 0 = off */
+	unsigned int requests_per_second;       /* per connection, 0 = unlimited */
+	unsigned int requests_burst;
 	char *allow_origin;                     /* owned, NULL = "*" */
 	bool enforce_cors;
 	char *cert_pem, *cert_key, *cert_pwd;   /* owned file paths / password, NULL when unset */
@@ -87,6 +92,8 @@ typedef struct http_settings {
 #define HTTP_DEFAULT_ADMIN_SECURE_PORT 7889
 #define HTTP_DEFAULT_MAX_BODY (1024 * 1024)
 #define HTTP_DEFAULT_LONG_POLL 30
+#define HTTP_DEFAULT_CONNECTION_TIMEOUT 60
+#define HTTP_DEFAULT_REQUEST_TIMEOUT 30
 
 /* Reads `path` into `out` (defaults when the file does not exist);
  * `html_folder` is the default static folder. Returns false and sets *error
@@ -120,12 +127,40 @@ typedef struct http_module {
 
 	gint live_reqs;                         /* atomic: http_req objects alive (destroy waits for 0) */
 
+	/* Abuse resistance (http.c): every open connection's http_conn, so the
+	 * timer thread can drop those that take too long to send a request.
+	 * guard_lock is a leaf lock of its own (never taken with `lock`). */
+	GMutex guard_lock;
+	GHashTable *conns;                      /* http_conn* set, entries owned */
+	GSource *guard;                         /* owned; request_timeout sweep on timer_ctx */
+	volatile gint rate_limited;             /* requests refused by requests_per_second */
+	volatile gint slow_dropped;             /* connections dropped by request_timeout */
+
 	GMainContext *timer_ctx;                /* owned; driven by timer_thread */
 	GMainLoop *timer_loop;                  /* owned */
 	GThread *timer_thread;                  /* owned, joined in destroy */
 } http_module;
 
 extern http_module cardea_http;
+
+/* ---- connections (http.c) ---- */
+
+/* One TCP connection (MHD's socket context), from MHD's STARTED to CLOSED
+ * notification. `bucket` is touched only by the connection's MHD worker;
+ * `deadline_us` under guard_lock. */
+typedef struct http_conn {
+	MHD_socket fd;
+	cardea_token_bucket bucket;       /* requests_per_second */
+	gint64 deadline_us;               /* the current request must be in by then; 0 = being served */
+	bool dropped;                     /* shut down by the guard */
+} http_conn;
+
+/* The connection's http_conn (NULL if MHD has none, e.g. at shutdown). */
+http_conn *cardea_http_conn_of(struct MHD_Connection *conn);
+/* The whole request is in (stop its clock) / its response is done (the
+ * next request's clock starts). MHD worker of the connection. */
+void cardea_http_conn_request_in(http_conn *hc);
+void cardea_http_conn_request_done(http_conn *hc);
 
 /* ---- requests (http-request.c) ---- */
 
@@ -185,6 +220,11 @@ enum MHD_Result cardea_http_send_json(struct MHD_Connection *conn, unsigned int 
 enum MHD_Result cardea_http_send_status(struct MHD_Connection *conn, unsigned int status);
 /* Adds the CORS headers of §4.3 to a response. */
 void cardea_http_add_cors(struct MHD_Connection *conn, struct MHD_Response *resp);
+/* The client's IP as text into buf ("?" when unknown); returns it. */
+const char *cardea_http_peer(struct MHD_Connection *conn, char *buf, size_t size);
+/* Hands a request to the core with the client's address (remote_addr may be NULL). */
+void cardea_http_incoming(cardea_transport_session *ts, void *request_id, bool admin, const char *text,
+	size_t len, guint64 path_session, guint64 path_handle, const char *remote_addr);
 /* {"janus":"error","error":{"code":N,"reason":"..."}} */
 json_t *cardea_http_error_json(int code, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 

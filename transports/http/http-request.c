@@ -13,8 +13,8 @@
 #include "http-priv.h"
 #include "whip.h"
 
-/* The peer's address for log lines ("?" when unknown). */
-static const char *http_peer(struct MHD_Connection *conn, char *buf, size_t size) {
+/* The peer's address for log lines and the auth module ("?" when unknown). */
+const char *cardea_http_peer(struct MHD_Connection *conn, char *buf, size_t size) {
 	const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = info ? info->client_addr : NULL;
 	const char *ip = NULL;
@@ -23,6 +23,16 @@ static const char *http_peer(struct MHD_Connection *conn, char *buf, size_t size
 	else if (sa != NULL && sa->sa_family == AF_INET6)
 		ip = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)size);
 	return ip ? ip : "?";
+}
+
+void cardea_http_incoming(cardea_transport_session *ts, void *request_id, bool admin, const char *text,
+		size_t len, guint64 path_session, guint64 path_handle, const char *remote_addr) {
+	const cardea_transport_core *core = cardea_http.core;
+	if (core->incoming_request_from)
+		core->incoming_request_from(cardea_http.self, ts, request_id, admin, text, len, path_session, path_handle,
+			remote_addr && strcmp(remote_addr, "?") != 0 ? remote_addr : NULL);
+	else
+		core->incoming_request(cardea_http.self, ts, request_id, admin, text, len, path_session, path_handle);
 }
 
 /* ---- responses ---- */
@@ -78,20 +88,29 @@ enum MHD_Result cardea_http_send_status(struct MHD_Connection *conn, unsigned in
 	return http_queue(conn, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), false);
 }
 
-enum MHD_Result cardea_http_send_json(struct MHD_Connection *conn, unsigned int status, json_t *json, bool close) {
+/* An application/json response of `json` (stolen); NULL when it cannot be
+ * serialised (logged). */
+static struct MHD_Response *http_json_response(json_t *json) {
 	char *text = json ? json_dumps(json, cardea_http.settings.json_flags) : NULL;
 	json_decref(json);
 	if (text == NULL) {
 		CARDEA_LOG(CARDEA_LOG_ERR, "[http] could not serialise a reply");
-		return cardea_http_send_status(conn, MHD_HTTP_INTERNAL_SERVER_ERROR);
+		return NULL;
 	}
 	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(strlen(text),
 		text, http_json_text_free);
 	if (resp == NULL) {
 		http_json_text_free(text);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return resp;
+}
+
+enum MHD_Result cardea_http_send_json(struct MHD_Connection *conn, unsigned int status, json_t *json, bool close) {
+	struct MHD_Response *resp = http_json_response(json);
+	if (resp == NULL)
+		return cardea_http_send_status(conn, MHD_HTTP_INTERNAL_SERVER_ERROR);
 	return http_queue(conn, status, resp, close);
 }
 
@@ -170,14 +189,16 @@ static enum MHD_Result http_submit_text(http_req *req, const char *text, size_t 
 		MHD_resume_connection(conn);
 		return MHD_YES;
 	}
+	char peer[64];
+	cardea_http_peer(req->conn, peer, sizeof(peer));
 	cardea_http_req_register_locked(req);
 	guint64 rid = req->rid;
 	g_mutex_unlock(&cardea_http.lock);
 	/* From here another thread may complete and resume the request; `req`
 	 * itself stays valid (only this worker frees it), but its shared fields
 	 * are off limits without the lock. */
-	cardea_http.core->incoming_request(cardea_http.self, cardea_http.ts, (void *)(uintptr_t)rid,
-		admin, text, len, req->path_session, req->path_handle);
+	cardea_http_incoming(cardea_http.ts, (void *)(uintptr_t)rid, admin, text, len,
+		req->path_session, req->path_handle, peer);
 	return MHD_YES;
 }
 
@@ -233,13 +254,13 @@ static enum MHD_Result http_take_body(http_req *req, const char *data, size_t si
 		req->body = NULL;
 		char peer[INET6_ADDRSTRLEN];
 		CARDEA_LOG(CARDEA_LOG_WARN, "[http] request body from %s over the %zu-byte limit, refusing it",
-			http_peer(req->conn, peer, sizeof(peer)), max);
+			cardea_http_peer(req->conn, peer, sizeof(peer)), max);
 	}
 	req->discarded += size;
 	if (req->discarded > HTTP_DISCARD_FACTOR * max) {
 		char peer[INET6_ADDRSTRLEN];
 		CARDEA_LOG(CARDEA_LOG_WARN, "[http] %s keeps sending past the body limit, closing the connection",
-			http_peer(req->conn, peer, sizeof(peer)));
+			cardea_http_peer(req->conn, peer, sizeof(peer)));
 		return MHD_NO;
 	}
 	return MHD_YES;
@@ -333,7 +354,7 @@ static enum MHD_Result http_early(http_req *req, const char *url, const char *me
 	}
 	char peer[INET6_ADDRSTRLEN];
 	CARDEA_LOG(CARDEA_LOG_WARN, "[http] refusing a %"G_GUINT64_FORMAT"-byte request body from %s (limit %zu)",
-		declared, http_peer(conn, peer, sizeof(peer)), s->max_body_size);
+		declared, cardea_http_peer(conn, peer, sizeof(peer)), s->max_body_size);
 	req->too_large = true;
 	/* A client waiting for "100 Continue" has sent nothing yet, and one
 	 * announcing a huge body is not worth reading: answer now (MHD skips
@@ -383,10 +404,29 @@ static enum MHD_Result http_send_metrics(http_req *req, json_t *reply) {
 	return http_queue(req->conn, MHD_HTTP_OK, resp, false);
 }
 
+/* Over requests_per_second on this connection: 429 with a Janus error
+ * body and Retry-After. Checked once the request is in (so the connection
+ * stays usable, and keeps its bucket) but before anything looks at it:
+ * invalid JSON and bad paths count like everything else. */
+static enum MHD_Result http_refuse_rate(http_req *req) {
+	g_atomic_int_inc(&cardea_http.rate_limited);
+	req->state = HTTP_REQ_DONE;
+	struct MHD_Response *resp = http_json_response(
+		cardea_http_error_json(450, "Too many requests on this connection (requests_per_second)"));
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	return http_queue(req->conn, MHD_HTTP_TOO_MANY_REQUESTS, resp, false);
+}
+
 /* The whole request is in: decide what it is (§4.1, §6). */
 static enum MHD_Result http_route(http_req *req, const char *url, const char *method) {
 	const http_settings *s = &cardea_http.settings;
 	bool admin = req->listener->conf->admin;
+	http_conn *hc = cardea_http_conn_of(req->conn);
+	cardea_http_conn_request_in(hc);
+	if (hc != NULL && !cardea_token_bucket_take(&hc->bucket, g_get_monotonic_time()))
+		return http_refuse_rate(req);
 	if (!admin && cardea_whip_matches(url))
 		return cardea_whip_route(req, url, method);
 	if (!strcmp(method, MHD_HTTP_METHOD_OPTIONS))
@@ -496,6 +536,8 @@ void cardea_http_request_completed(void *cls, struct MHD_Connection *conn,
 	if (req == NULL)
 		return;
 	*req_cls = NULL;
+	/* Keep-alive: the next request's clock starts now. */
+	cardea_http_conn_request_done(cardea_http_conn_of(conn));
 	/* Normally nothing refers to the request any more; a registered one can
 	 * only be met here when MHD tears connections down at daemon stop. */
 	g_mutex_lock(&cardea_http.lock);

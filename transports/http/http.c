@@ -41,6 +41,107 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap) {
 	g_free(text);
 }
 
+/* ---- connections: rate limit state and the slowloris guard ----
+ *
+ * libmicrohttpd's connection timeout only fires after that long *without
+ * any* traffic, so a client sending its headers a byte a second holds a
+ * connection forever. The guard gives each request request_timeout seconds
+ * from the connection's start (or the previous response) to arrive in full;
+ * the timer thread shuts the socket of a connection past its deadline down,
+ * and MHD then closes it as a peer that went away. The fd stays valid while
+ * we may touch it: MHD reports CLOSED (which takes the entry out under
+ * guard_lock) before it closes the socket. */
+
+http_conn *cardea_http_conn_of(struct MHD_Connection *conn) {
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info ? info->socket_context : NULL;
+}
+
+static gint64 http_request_deadline(void) {
+	int t = cardea_http.settings.request_timeout;
+	return t > 0 ? g_get_monotonic_time() + (gint64)t * G_USEC_PER_SEC : 0;
+}
+
+void cardea_http_conn_request_in(http_conn *hc) {
+	if (hc == NULL)
+		return;
+	g_mutex_lock(&cardea_http.guard_lock);
+	hc->deadline_us = 0;
+	g_mutex_unlock(&cardea_http.guard_lock);
+}
+
+void cardea_http_conn_request_done(http_conn *hc) {
+	if (hc == NULL)
+		return;
+	gint64 deadline = http_request_deadline();
+	g_mutex_lock(&cardea_http.guard_lock);
+	hc->deadline_us = deadline;
+	g_mutex_unlock(&cardea_http.guard_lock);
+}
+
+/* MHD worker of the connection. */
+static void http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+		enum MHD_ConnectionNotificationCode toe) {
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		http_conn *hc = g_new0(http_conn, 1);
+		const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		hc->fd = info ? info->connect_fd : MHD_INVALID_SOCKET;
+		cardea_token_bucket_init(&hc->bucket, cardea_http.settings.requests_per_second,
+			cardea_http.settings.requests_burst);
+		hc->deadline_us = http_request_deadline();
+		g_mutex_lock(&cardea_http.guard_lock);
+		g_hash_table_add(cardea_http.conns, hc);
+		g_mutex_unlock(&cardea_http.guard_lock);
+		*socket_context = hc;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+		g_mutex_lock(&cardea_http.guard_lock);
+		g_hash_table_remove(cardea_http.conns, *socket_context);   /* frees it */
+		g_mutex_unlock(&cardea_http.guard_lock);
+		*socket_context = NULL;
+	}
+}
+
+/* Timer thread, twice a second. */
+static gboolean http_guard_sweep(gpointer data) {
+	gint64 now = g_get_monotonic_time();
+	int dropped = 0;
+	g_mutex_lock(&cardea_http.guard_lock);
+	GHashTableIter it;
+	gpointer key;
+	g_hash_table_iter_init(&it, cardea_http.conns);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		http_conn *hc = key;
+		if (hc->dropped || hc->deadline_us == 0 || now < hc->deadline_us || hc->fd == MHD_INVALID_SOCKET)
+			continue;
+		shutdown(hc->fd, SHUT_RDWR);
+		hc->dropped = true;
+		dropped++;
+	}
+	g_mutex_unlock(&cardea_http.guard_lock);
+	if (dropped > 0) {
+		g_atomic_int_add(&cardea_http.slow_dropped, dropped);
+		CARDEA_LOG(CARDEA_LOG_WARN, "[http] dropped %d connection(s) that took over %d s to send a request "
+			"(request_timeout)", dropped, cardea_http.settings.request_timeout);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static void http_guard_start(void) {
+	if (cardea_http.settings.request_timeout <= 0 || cardea_http.timer_ctx == NULL)
+		return;
+	cardea_http.guard = g_timeout_source_new(500);
+	g_source_set_callback(cardea_http.guard, http_guard_sweep, NULL, NULL);
+	g_source_attach(cardea_http.guard, cardea_http.timer_ctx);
+}
+
+static void http_guard_stop(void) {
+	if (cardea_http.guard != NULL) {
+		g_source_destroy(cardea_http.guard);
+		g_source_unref(cardea_http.guard);
+		cardea_http.guard = NULL;
+	}
+}
+
 static const char *http_listener_path(const http_listener *l) {
 	const char *p = l->conf->admin ? cardea_http.settings.admin_base_path : cardea_http.settings.base_path;
 	return *p ? p : "/";
@@ -73,15 +174,17 @@ static bool http_listener_start(http_listener *l) {
 		}
 	}
 
-	struct MHD_OptionItem opts[12];
+	struct MHD_OptionItem opts[14];
 	int n = 0;
 	/* The logger first, or MHD complains that earlier options could log elsewhere. */
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_mhd_log, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
 		(intptr_t)cardea_http_request_completed, NULL };
-	/* Idle keep-alive connections and stalled uploads; suspended requests
-	 * (parked polls, requests waiting for the core) do not time out. */
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify_connection, NULL };
+	/* Connections without any traffic; suspended requests (parked polls,
+	 * requests waiting for the core) do not time out. Slow senders are the
+	 * guard's business (request_timeout). */
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, s->connection_timeout, NULL };
 	if (s->threads > 1)
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, s->threads, NULL };
 	if (s->max_connections > 0)
@@ -162,6 +265,7 @@ static void http_setup_static(void) {
 }
 
 static void http_teardown(void) {
+	http_guard_stop();
 	cardea_whip_shutdown();
 	cardea_http_poll_shutdown();
 	/* Stop accepting, then give the requests just answered a moment to go
@@ -182,6 +286,11 @@ static void http_teardown(void) {
 		cardea_http.listeners[i].daemon = NULL;
 	}
 	cardea_http_poll_free();
+	/* The daemons are stopped: every connection reported CLOSED. */
+	if (cardea_http.conns != NULL)
+		g_hash_table_destroy(cardea_http.conns);
+	cardea_http.conns = NULL;
+	g_mutex_clear(&cardea_http.guard_lock);
 	if (cardea_http.ts != NULL)
 		cardea_transport_session_unref(cardea_http.ts);
 	cardea_http.ts = NULL;
@@ -204,6 +313,8 @@ static int http_init(const cardea_transport_core *core, const char *config_path)
 		return -1;
 	memset(&cardea_http, 0, sizeof(cardea_http));
 	g_mutex_init(&cardea_http.lock);
+	g_mutex_init(&cardea_http.guard_lock);
+	cardea_http.conns = g_hash_table_new_full(g_direct_hash, g_direct_equal, g_free, NULL);
 	cardea_http.self = &http_transport;
 	cardea_http.core = core;
 	GError *error = NULL;
@@ -212,13 +323,18 @@ static int http_init(const cardea_transport_core *core, const char *config_path)
 		g_error_free(error);
 		cardea_http_settings_clear(&cardea_http.settings);
 		g_mutex_clear(&cardea_http.lock);
+		g_hash_table_destroy(cardea_http.conns);
+		cardea_http.conns = NULL;
+		g_mutex_clear(&cardea_http.guard_lock);
 		cardea_http.core = NULL;
 		return -1;
 	}
 	cardea_http.ts = cardea_transport_session_new(NULL, NULL);
 	bool ok = http_load_tls() && cardea_http_poll_init() && cardea_whip_init(config_path);
-	if (ok)
+	if (ok) {
 		http_setup_static();
+		http_guard_start();
+	}
 	int started = 0;
 	for (int i = 0; ok && i < HTTP_LISTENER_COUNT; i++) {
 		http_listener *l = &cardea_http.listeners[i];
@@ -285,8 +401,19 @@ static void http_session_over(cardea_transport_session *ts, guint64 session_id, 
 	cardea_http_session_over(session_id);
 }
 
-/* Admin query_transport: the listeners and the long-poll bookkeeping. */
+/* Admin query_transport: the listeners and the long-poll bookkeeping, or
+ * with {"request":"stats"} the abuse counters as flat numbers (the core
+ * exports them in /metrics). */
 static json_t *http_query_transport(json_t *request) {
+	const char *what = json_string_value(json_object_get(request, "request"));
+	if (what != NULL && strcmp(what, "stats") == 0) {
+		g_mutex_lock(&cardea_http.guard_lock);
+		guint open = cardea_http.conns ? g_hash_table_size(cardea_http.conns) : 0;
+		g_mutex_unlock(&cardea_http.guard_lock);
+		return json_pack("{sisisi}", "connections", (int)open,
+			"requests_rate_limited", g_atomic_int_get(&cardea_http.rate_limited),
+			"slow_connections_dropped", g_atomic_int_get(&cardea_http.slow_dropped));
+	}
 	json_t *listeners = json_object();
 	for (int i = 0; i < HTTP_LISTENER_COUNT; i++) {
 		const http_listener *l = &cardea_http.listeners[i];

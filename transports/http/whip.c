@@ -15,9 +15,14 @@
  * 465 and the plugin's 488), unknown channel or resource 404, plugin 487
  * (pin/token/auth) 401 without a Bearer token and 403 with one, 489 (the
  * channel has a presenter that cannot be replaced) 409, anything else 500,
- * a core that does not answer 503. PATCH carries trickle candidates (204);
- * an ICE restart (new ufrag) is refused with 422, which RFC 9725 prescribes
- * for a server doing trickle but not restarts.
+ * a core that does not answer 503.
+ *
+ * PATCH (RFC 9725 4.3): an sdpfrag with the ufrag the resource knows carries
+ * trickle candidates (204); a new ufrag/pwd is an ICE restart, done by the
+ * core's ice_restart (no SDP: DTLS and media stay) and answered 200 with our
+ * new credentials and candidates in an sdpfrag and a new ETag, which names
+ * the new ICE session. If-Match is required (428 without), "*" or the
+ * current ETag (412 for another one: a trickle of an older ICE session).
  */
 #include <string.h>
 #include "cardea/module.h"
@@ -33,15 +38,17 @@ enum { STEP_NONE = 0, STEP_CREATE, STEP_ATTACH, STEP_MESSAGE, STEP_IGNORE };
 
 typedef struct whip_res {
 	char id[33];                    /* hex, the resource URL's last segment */
-	char etag[20];                  /* quoted */
+	char etag[20];                  /* quoted; a new one per ICE restart (whip.lock) */
 	bool whep;
 	char *channel, *token, *offer;  /* owned; offer freed once sent */
-	char *ufrag;                    /* the client's ICE ufrag: another one is a restart */
+	char *ufrag;                    /* the client's ICE ufrag: another one is a restart (whip.lock) */
 	char *mid0;                     /* first m-line's mid, for trickles without a=mid */
+	char *mline0;                   /* the offer's first m= line, names it in restart answers */
 	guint64 session_id, handle_id;
 	char tx[40];                    /* transaction of the plugin message */
 	guint64 http_rid;               /* the suspended POST, 0 once answered */
 	bool active;                    /* the 201 went out: listed in by_id */
+	char remote[64];                /* the POSTing client's IP, for the auth module */
 	cardea_refcount ref;
 } whip_res;
 
@@ -64,6 +71,7 @@ static void res_free(const cardea_refcount *ref) {
 	g_free(r->offer);
 	g_free(r->ufrag);
 	g_free(r->mid0);
+	g_free(r->mline0);
 	g_free(r);
 }
 
@@ -143,7 +151,7 @@ static void core_send(whip_res *r, int step, json_t *msg) {
 		return;
 	/* step in the cookie's top byte: the reply handler knows what it answers. */
 	guint64 id = cookie | ((guint64)step << 56);
-	cardea_http.core->incoming_request(cardea_http.self, whip.ts, GSIZE_TO_POINTER(id), false, text, strlen(text), 0, 0);
+	cardea_http_incoming(whip.ts, GSIZE_TO_POINTER(id), false, text, strlen(text), 0, 0, r ? r->remote : NULL);
 	free(text);
 }
 
@@ -433,9 +441,17 @@ static enum MHD_Result route_post(http_req *req, bool whep, const char *channel)
 	r->whep = whep;
 	r->channel = g_strdup(channel);
 	r->token = bearer(req->conn);
+	cardea_http_peer(req->conn, r->remote, sizeof(r->remote));
 	r->offer = g_strndup((const char *)req->body->data, req->body->len);
 	r->ufrag = g_strdup(cardea_sdp_mline_ice_ufrag(sdp, sdp->mlines[0]));
 	r->mid0 = g_strdup(sdp->mlines[0]->mid);
+	/* RFC 8840 9.2: port and formats of an sdpfrag's m= line carry no meaning. */
+	const cardea_sdp_mline *m0 = sdp->mlines[0];
+	char pt[12];
+	if (m0->rtp && m0->n_payloads > 0)
+		g_snprintf(pt, sizeof(pt), "%d", (int)m0->payloads[0].pt);
+	r->mline0 = g_strdup_printf("m=%s 9 %s %s", m0->media, m0->proto,
+		m0->rtp ? (m0->n_payloads > 0 ? pt : "0") : (m0->fmt ? m0->fmt : "0"));
 	cardea_sdp_free(sdp);
 	g_byte_array_free(req->body, TRUE);
 	req->body = NULL;
@@ -461,12 +477,98 @@ static enum MHD_Result route_post(http_req *req, bool whep, const char *channel)
 	return MHD_YES;
 }
 
-/* PATCH with an SDP fragment: trickle candidates (and end-of-candidates). */
+/* Hands the candidates (stolen) and end-of-candidates of a PATCH to the
+ * core as Janus API trickles of the resource's handle. */
+static void patch_trickle(whip_res *r, json_t *cands, bool end) {
+	if (json_array_size(cands) > 0)
+		core_send(NULL, STEP_IGNORE, json_pack("{s:s, s:I, s:I, s:o}", "janus", "trickle",
+			"session_id", (json_int_t)r->session_id, "handle_id", (json_int_t)r->handle_id, "candidates", cands));
+	else
+		json_decref(cands);
+	if (end)
+		core_send(NULL, STEP_IGNORE, json_pack("{s:s, s:I, s:I, s:{s:b}}", "janus", "trickle",
+			"session_id", (json_int_t)r->session_id, "handle_id", (json_int_t)r->handle_id,
+			"candidate", "completed", 1));
+}
+
+/* The core's ice_restart error as an HTTP status. RFC 9725 4.3.3: a restart
+ * that cannot be done leaves the session as it was. */
+static unsigned int restart_status(int code) {
+	switch (code) {
+	case 458: case 459: return MHD_HTTP_NOT_FOUND;      /* the session ended meanwhile */
+	case 465: return MHD_HTTP_BAD_REQUEST;              /* bad or unchanged credentials */
+	case 471: return MHD_HTTP_CONFLICT;                 /* no transport (yet) */
+	default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+/* ICE restart (RFC 9725 4.3.3): the core restarts the agent with the
+ * client's new credentials; we answer 200 with ours in an sdpfrag and a new
+ * ETag for the new ICE session. The client's candidates in the same body
+ * follow as trickles (queued on the loop after the restart). */
+static enum MHD_Result patch_restart(http_req *req, whip_res *r, const char *ufrag, const char *pwd,
+		json_t *cands, bool end) {
+	if (pwd == NULL) {
+		json_decref(cands);
+		return send_now(req, MHD_HTTP_BAD_REQUEST, "An ICE restart needs a=ice-pwd");
+	}
+	if (cardea_http.core->ice_restart == NULL) {
+		json_decref(cands);
+		return send_now(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "ICE restarts are not supported");
+	}
+	json_t *local = NULL;
+	int code = cardea_http.core->ice_restart(whip.ts, r->session_id, r->handle_id, ufrag, pwd, &local);
+	if (code != 0 || local == NULL) {
+		json_decref(cands);
+		json_decref(local);
+		CARDEA_LOG(CARDEA_LOG_WARN, "[http] resource %s: ICE restart failed (%d)", r->id, code);
+		return send_now(req, restart_status(code), "ICE restart failed");
+	}
+	char etag[sizeof(r->etag)];
+	g_snprintf(etag, sizeof(etag), "\"%08x%08x\"", g_random_int(), g_random_int());
+	g_mutex_lock(&whip.lock);
+	g_free(r->ufrag);
+	r->ufrag = g_strdup(ufrag);
+	memcpy(r->etag, etag, sizeof(etag));
+	g_mutex_unlock(&whip.lock);
+	patch_trickle(r, cands, end);
+	GString *body = g_string_new(NULL);
+	if (json_is_true(json_object_get(local, "lite")))
+		g_string_append(body, "a=ice-lite\r\n");
+	g_string_append_printf(body, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n",
+		json_string_value(json_object_get(local, "ufrag")), json_string_value(json_object_get(local, "pwd")));
+	/* Our candidates (kept across the restart) under the bundle's m-line. */
+	g_string_append_printf(body, "%s\r\n", r->mline0);
+	if (r->mid0)
+		g_string_append_printf(body, "a=mid:%s\r\n", r->mid0);
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(local, "candidates"), i, c)
+		g_string_append_printf(body, "a=%s\r\n", json_string_value(c));
+	if (json_is_true(json_object_get(local, "complete")))
+		g_string_append(body, "a=end-of-candidates\r\n");
+	json_decref(local);
+	CARDEA_LOG(CARDEA_LOG_INFO, "[http] resource %s: ICE restart", r->id);
+	json_t *reply = resp_json(MHD_HTTP_OK, WHIP_SDPFRAG, body->str);
+	json_object_set_new(reply, "etag", json_string(etag));
+	g_string_free(body, TRUE);
+	return cardea_whip_send(req, reply, MHD_HTTP_OK);
+}
+
+/* PATCH with an SDP fragment: trickle candidates (and end-of-candidates),
+ * or an ICE restart. */
 static enum MHD_Result route_patch(http_req *req, whip_res *r) {
 	if (!content_type_is(req->conn, WHIP_SDPFRAG))
 		return send_now(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be " WHIP_SDPFRAG);
+	/* RFC 9725 4.3.1: the ETag names the ICE session; without If-Match a
+	 * candidate could land in the wrong one. */
 	const char *im = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
-	if (im && strcmp(im, "*") != 0 && strcmp(im, r->etag) != 0)
+	if (im == NULL)
+		return send_now(req, MHD_HTTP_PRECONDITION_REQUIRED, "If-Match required");
+	g_mutex_lock(&whip.lock);
+	bool match = strcmp(im, "*") == 0 || strcmp(im, r->etag) == 0;
+	g_mutex_unlock(&whip.lock);
+	if (!match)
 		return send_now(req, MHD_HTTP_PRECONDITION_FAILED, "ETag mismatch");
 	if (req->too_large || req->body == NULL || req->body->len == 0)
 		return send_now(req, MHD_HTTP_BAD_REQUEST, "Missing SDP fragment");
@@ -474,13 +576,15 @@ static enum MHD_Result route_patch(http_req *req, whip_res *r) {
 	char **lines = g_strsplit(text, "\n", -1);
 	g_free(text);
 	json_t *cands = json_array();
-	bool end = false, restart = false, bad = false;
-	const char *mid = r->mid0;
+	bool end = false, bad = false;
+	const char *mid = r->mid0, *ufrag = NULL, *pwd = NULL;
 	int mline = -1;
 	for (char **l = lines; *l && !bad; l++) {
 		char *line = g_strstrip(*l);
 		if (g_str_has_prefix(line, "a=ice-ufrag:")) {
-			restart |= g_strcmp0(line + 12, r->ufrag) != 0;
+			ufrag = line + 12;
+		} else if (g_str_has_prefix(line, "a=ice-pwd:")) {
+			pwd = line + 10;
 		} else if (g_str_has_prefix(line, "a=mid:")) {
 			mid = line + 6;
 		} else if (g_str_has_prefix(line, "m=")) {
@@ -500,22 +604,21 @@ static enum MHD_Result route_patch(http_req *req, whip_res *r) {
 			end = true;
 		}
 	}
-	g_strfreev(lines);
-	if (bad || restart) {
+	g_mutex_lock(&whip.lock);
+	bool restart = ufrag != NULL && g_strcmp0(ufrag, r->ufrag) != 0;
+	g_mutex_unlock(&whip.lock);
+	enum MHD_Result ret;
+	if (bad) {
 		json_decref(cands);
-		return bad ? send_now(req, MHD_HTTP_BAD_REQUEST, "Invalid candidate") :
-			send_now(req, 422, "ICE restarts are not supported");
+		ret = send_now(req, MHD_HTTP_BAD_REQUEST, "Invalid candidate");
+	} else if (restart) {
+		ret = patch_restart(req, r, ufrag, pwd, cands, end);
+	} else {
+		patch_trickle(r, cands, end);
+		ret = send_now(req, MHD_HTTP_NO_CONTENT, NULL);
 	}
-	if (json_array_size(cands) > 0)
-		core_send(NULL, STEP_IGNORE, json_pack("{s:s, s:I, s:I, s:o}", "janus", "trickle",
-			"session_id", (json_int_t)r->session_id, "handle_id", (json_int_t)r->handle_id, "candidates", cands));
-	else
-		json_decref(cands);
-	if (end)
-		core_send(NULL, STEP_IGNORE, json_pack("{s:s, s:I, s:I, s:{s:b}}", "janus", "trickle",
-			"session_id", (json_int_t)r->session_id, "handle_id", (json_int_t)r->handle_id,
-			"candidate", "completed", 1));
-	return send_now(req, MHD_HTTP_NO_CONTENT, NULL);
+	g_strfreev(lines);
+	return ret;
 }
 
 enum MHD_Result cardea_whip_route(http_req *req, const char *url, const char *method) {

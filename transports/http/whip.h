@@ -3,6 +3,7 @@
  *   POST   {prefix}/whip/{channel}     SDP offer -> 201 + answer, Location, ETag
  *   POST   {prefix}/whep/{channel}     the same for a viewer (recvonly offer)
  *   PATCH  {prefix}/whip/resource/{id} application/trickle-ice-sdpfrag: trickle
+ *                                      (204) or ICE restart (200, new ETag)
  *   DELETE {prefix}/whip/resource/{id} ends the session
  *   OPTIONS on any of them             CORS preflight, Accept-Post
  * (/whep/resource/{id} is the same resource table.)

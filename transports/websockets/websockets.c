@@ -31,6 +31,7 @@
 
 #include "cardea/transport.h"
 #include "cardea/config.h"
+#include "cardea/security.h"
 #include "ws-priv.h"
 
 #define WS_PROTOCOL "janus-protocol"
@@ -68,6 +69,8 @@ typedef struct ws_conn {
 	bool rx_binary;                      /* that message is binary: discarded */
 	bool binary_logged;
 	bool going_away;                     /* shutdown: close with 1001 when writable */
+	cardea_token_bucket bucket;          /* requests_per_second */
+	bool rate_logged;                    /* the first refusal was logged */
 
 	/* Guarded by mutex. */
 	GMutex mutex;
@@ -96,6 +99,9 @@ static struct {
 	GPtrArray *pending_spare;            /* swapped with `pending` to drain it unlocked */
 	GQueue conns;                        /* ws_conn*, open connections */
 	guint64 next_conn_id;
+	/* Counters for query_transport "stats" and /metrics; atomic. */
+	volatile gint rate_limited;          /* requests refused by requests_per_second */
+	volatile gint refused_connections;   /* connections refused by max_connections */
 } ws_state;
 
 static cardea_transport ws_transport;
@@ -132,6 +138,7 @@ static void ws_on_established(struct lws *wsi, ws_conn **slot) {
 	c->wsi = wsi;
 	g_mutex_init(&c->mutex);
 	g_queue_init(&c->out);
+	cardea_token_bucket_init(&c->bucket, ws_state.settings.requests_per_second, ws_state.settings.requests_burst);
 	if (!lws_get_peer_simple(wsi, c->peer, sizeof(c->peer)))
 		g_strlcpy(c->peer, "?", sizeof(c->peer));
 	else if (g_str_has_prefix(c->peer, "::ffff:") && strchr(c->peer, '.'))
@@ -167,9 +174,42 @@ static void ws_on_closed(ws_conn **slot) {
 	cardea_transport_session_unref(ts);
 }
 
+static int ws_send_message(cardea_transport_session *ts, void *request_id, bool admin, json_t *message);
+
+/* A request over the connection's requests_per_second: answered here with
+ * 450 (naming the request's transaction when it has one, so the client's
+ * request does not just hang), never seen by the core. Parsing is bounded by
+ * max_message_size like any request; invalid JSON counts and gets the same
+ * answer without a transaction. */
+static void ws_refuse_rate(ws_conn *c, const char *text, size_t len) {
+	g_atomic_int_inc(&ws_state.rate_limited);
+	if (!c->rate_logged) {
+		CARDEA_LOG(CARDEA_LOG_WARN, "[ws] #%" G_GUINT64_FORMAT " %s: more than %u requests per second, "
+			"refusing the excess (logged once per connection)\n", c->id, c->peer,
+			ws_state.settings.requests_per_second);
+		c->rate_logged = true;
+	}
+	json_t *root = json_loadb(text, len, JSON_DISABLE_EOF_CHECK, NULL);
+	const char *tx = json_string_value(json_object_get(root, "transaction"));
+	json_t *err = json_pack("{s:s, s:{s:i, s:s}}", "janus", "error", "error", "code", 450,
+		"reason", "Too many requests on this connection (requests_per_second)");
+	if (tx)
+		json_object_set_new(err, "transaction", json_string(tx));
+	json_decref(root);
+	ws_send_message(c->ts, NULL, c->listener->conf->admin, err);
+}
+
 static void ws_deliver(ws_conn *c, const char *text, size_t len) {
-	ws_state.core->incoming_request(&ws_transport, c->ts, NULL, c->listener->conf->admin,
-		text, len, 0, 0);
+	if (!cardea_token_bucket_take(&c->bucket, g_get_monotonic_time())) {
+		ws_refuse_rate(c, text, len);
+		return;
+	}
+	if (ws_state.core->incoming_request_from)
+		ws_state.core->incoming_request_from(&ws_transport, c->ts, NULL, c->listener->conf->admin,
+			text, len, 0, 0, c->peer);
+	else
+		ws_state.core->incoming_request(&ws_transport, c->ts, NULL, c->listener->conf->admin,
+			text, len, 0, 0);
 }
 
 /* Reassembles fragmented text messages (lws also hands over big frames in
@@ -335,6 +375,15 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		if (l && args && !ws_acl_allows(l->conf, &args->cli_addr)) {
 			CARDEA_LOG(CARDEA_LOG_WARN, "[ws] %s: connection refused by the ACL\n",
 				cardea_ws_listener_name(l->kind));
+			return -1;
+		}
+		/* Established connections only: a handshake in progress is bounded
+		 * by lws's own timeout. */
+		if (l && ws_state.settings.max_connections > 0 &&
+				g_atomic_int_get(&l->connections) >= ws_state.settings.max_connections) {
+			if (g_atomic_int_add(&ws_state.refused_connections, 1) % 1000 == 0)
+				CARDEA_LOG(CARDEA_LOG_WARN, "[ws] %s: max_connections (%d) reached, refusing connections\n",
+					cardea_ws_listener_name(l->kind), ws_state.settings.max_connections);
 			return -1;
 		}
 		return 0;
@@ -520,11 +569,20 @@ static void ws_session_over(cardea_transport_session *ts, guint64 session_id, bo
 }
 
 /* Admin query_transport: {"request":"connections"} (the default) reports the
- * enabled listeners and how many connections each has open. */
+ * enabled listeners and how many connections each has open; "stats" the
+ * abuse counters as flat numbers (the core exports them in /metrics). */
 static json_t *ws_query_transport(json_t *request) {
 	const char *what = json_string_value(json_object_get(request, "request"));
+	if (what && !strcmp(what, "stats")) {
+		int open = 0;
+		for (int i = 0; i < WS_LISTENER_COUNT; i++)
+			open += g_atomic_int_get(&ws_state.listeners[i].connections);
+		return json_pack("{sisisi}", "connections", open,
+			"requests_rate_limited", g_atomic_int_get(&ws_state.rate_limited),
+			"connections_refused", g_atomic_int_get(&ws_state.refused_connections));
+	}
 	if (what && strcmp(what, "connections"))
-		return json_pack("{siss}", "error_code", 1, "error", "unknown request (supported: connections)");
+		return json_pack("{siss}", "error_code", 1, "error", "unknown request (supported: connections, stats)");
 	json_t *listeners = json_object();
 	int total = 0;
 	for (int i = 0; i < WS_LISTENER_COUNT; i++) {

@@ -23,7 +23,7 @@ static const char *const ws_general_keys[] = {
 	"enabled", "json", "ws", "ws_port", "ws_ip", "ws_interface", "ws_acl",
 	"wss", "wss_port", "wss_ip", "wss_interface",
 	"max_message_size", "max_queued_bytes", "pingpong_trigger", "pingpong_timeout",
-	"ws_logging", NULL
+	"ws_logging", "requests_per_second", "requests_burst", "max_connections", NULL
 };
 static const char *const ws_admin_keys[] = {
 	"admin_ws", "admin_ws_port", "admin_ws_ip", "admin_ws_interface", "admin_ws_acl",
@@ -222,6 +222,18 @@ static bool ws_read_all(const cardea_config *cfg, ws_settings *s, GError **error
 	s->pingpong_timeout = (int)n;
 	if (!ws_read_log_mask(cfg, &s->lws_log_mask, error))
 		return false;
+	/* Abuse resistance (docs/security.md): a per-connection token bucket
+	 * (burst 0 = twice the rate) and a cap on open connections. */
+	if (!cardea_config_get_int(cfg, "general", "requests_per_second", WS_DEFAULT_REQUESTS_PER_SECOND,
+			0, 1000000, &n, error))
+		return false;
+	s->requests_per_second = (unsigned int)n;
+	if (!cardea_config_get_int(cfg, "general", "requests_burst", 0, 0, 1000000, &n, error))
+		return false;
+	s->requests_burst = n > 0 ? (unsigned int)n : 2 * s->requests_per_second;
+	if (!cardea_config_get_int(cfg, "general", "max_connections", 0, 0, 1000000, &n, error))
+		return false;
+	s->max_connections = (int)n;
 
 	if (!cardea_config_get_string(cfg, "certificates", "cert_pem", NULL, &s->cert_pem, error) ||
 			!cardea_config_get_string(cfg, "certificates", "cert_key", NULL, &s->cert_key, error) ||

@@ -38,6 +38,9 @@ typedef struct ws_settings {
 	int pingpong_trigger;                       /* s of silence before a ping, 0 = off */
 	int pingpong_timeout;                       /* s to wait for the pong, 0 = off */
 	int lws_log_mask;                           /* LLL_* bits routed to our log */
+	unsigned int requests_per_second;           /* per connection, 0 = unlimited */
+	unsigned int requests_burst;                /* requests a connection may send at once */
+	int max_connections;                        /* per listener, 0 = unlimited */
 	char *cert_pem, *cert_key, *cert_pwd;       /* owned, NULL when unset */
 } ws_settings;
 
@@ -49,6 +52,7 @@ typedef struct ws_settings {
 #define WS_DEFAULT_MAX_QUEUED_BYTES (8 * 1024 * 1024)
 #define WS_DEFAULT_PINGPONG_TRIGGER 30
 #define WS_DEFAULT_PINGPONG_TIMEOUT 10
+#define WS_DEFAULT_REQUESTS_PER_SECOND 0
 
 /* Reads `path` into `out` (defaults when the file does not exist). Returns
  * false and sets *error ("FILE:LINE: ...") when the file cannot be used.

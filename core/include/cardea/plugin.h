@@ -49,6 +49,7 @@ typedef enum cardea_plugin_result_kind {
 	CARDEA_PLUGIN_OK = 0,       /* synchronous answer: `content` goes to the client as plugindata.data */
 	CARDEA_PLUGIN_OK_WAIT = 1,  /* accepted; the client gets an ack (with `text` as hint) and an event later */
 	CARDEA_PLUGIN_ERROR = 2,    /* hard failure: the client gets Janus error 462 with `text` */
+	CARDEA_PLUGIN_LATER = 3,    /* a synchronous answer that comes later: see defer_reply */
 } cardea_plugin_result_kind;
 
 typedef struct cardea_plugin_result {
@@ -69,6 +70,13 @@ static inline cardea_plugin_result cardea_plugin_error(const char *text) {
 	cardea_plugin_result r = { CARDEA_PLUGIN_ERROR, text, NULL };
 	return r;
 }
+static inline cardea_plugin_result cardea_plugin_later(void) {
+	cardea_plugin_result r = { CARDEA_PLUGIN_LATER, NULL, NULL };
+	return r;
+}
+
+/* A synchronous request's reply kept for later (core->defer_reply). */
+typedef struct cardea_plugin_reply cardea_plugin_reply;
 
 typedef struct cardea_plugin cardea_plugin;
 
@@ -115,6 +123,10 @@ typedef struct cardea_plugin_core {
 	 * relay_rtp sends `packet` (borrowed; copied before rewriting) to the
 	 * handle's peer on m-line packet->mindex, with the gateway's own SSRC for
 	 * that m-line; dropped when the m-line does not send or the PC is not up.
+	 * A peer on another media loop gets the packet through that loop's relay
+	 * ring: calling relay_rtp for several peers back to back with the same
+	 * packet (only sequence number/timestamp rewritten per peer) hands it
+	 * over once per loop; a full ring drops (cardea_relay_drops_total).
 	 * send_keyframe_request sends a PLI (FIR if the peer only negotiated
 	 * that) for what the peer sends on `mindex`, at most one per 500 ms per
 	 * m-line: requests in between are merged and sent when the interval ends. */
@@ -147,7 +159,16 @@ typedef struct cardea_plugin_core {
 	 * state. Any thread; never blocks. */
 	void (*auth_check)(cardea_plugin_session *session, const char *action, json_t *target,
 		cardea_auth_done_fn done, void *user_data);
-	void *_reserved[11];
+	/* Synchronous requests whose answer has to wait (for the auth module,
+	 * say) without holding the core's request worker: call defer_reply inside
+	 * handle_message, on its thread, and return cardea_plugin_later(); later,
+	 * from any thread, call reply_later exactly once with what handle_message
+	 * would have returned (OK -> `success` with plugindata, ERROR -> 462; the
+	 * client sees no difference). reply_later takes `reply` and result.content.
+	 * NULL outside handle_message. */
+	cardea_plugin_reply *(*defer_reply)(cardea_plugin_session *session);
+	void (*reply_later)(cardea_plugin_reply *reply, cardea_plugin_result result);
+	void *_reserved[9];
 } cardea_plugin_core;
 
 struct cardea_plugin {
@@ -194,7 +215,16 @@ struct cardea_plugin {
 	 * "participants": 12}: an object of numbers (new reference), exported as
 	 * cardea_plugin_<name>{plugin="<package>"}. Any thread, must be quick. */
 	json_t *(*query_metrics)(void);
-	void *_reserved[10];
+	/* Optional: how much the peer can take of what we send it, in bps, on
+	 * the handle's media loop thread (like the other media callbacks).
+	 * From the peer's REMB when its m-lines negotiated goog-remb without
+	 * transport-cc, else from the core's estimate over the transport-cc
+	 * feedback the peer sends about our packets (docs/broadcast.md, "Layer
+	 * choice"). Rate-limited by the core: at most one call per 250 ms and
+	 * only when the value moved more than 10 % from the last one given; a
+	 * peer that sends neither kind of feedback never triggers it. */
+	void (*incoming_bitrate_estimate)(cardea_plugin_session *session, uint32_t bitrate);
+	void *_reserved[9];
 };
 
 /* ---- A per-plugin request queue with its own thread ----
@@ -213,6 +243,45 @@ CARDEA_SDK_API void cardea_plugin_queue_push(cardea_plugin_queue *queue, cardea_
 	const char *transaction, json_t *message, json_t *jsep);
 /* Stops the thread (after the messages already queued), drops the rest, frees. */
 CARDEA_SDK_API void cardea_plugin_queue_free(cardea_plugin_queue *queue);
+/* For a synchronous request answered from the queue: `reply` comes from
+ * core->defer_reply (handle_message then returns cardea_plugin_later()).
+ * fn takes it with cardea_plugin_queue_take_reply and answers it with
+ * core->reply_later; a reply fn never took (the session stopped, the queue
+ * was freed) is answered with an error by the queue. */
+CARDEA_SDK_API void cardea_plugin_queue_push_sync(cardea_plugin_queue *queue, cardea_plugin_session *session,
+	const char *transaction, json_t *message, json_t *jsep, const cardea_plugin_core *core,
+	cardea_plugin_reply *reply);
+/* Inside fn: the current message's deferred reply (transfer full), or NULL. */
+CARDEA_SDK_API cardea_plugin_reply *cardea_plugin_queue_take_reply(cardea_plugin_queue *queue);
+/* Inside fn, on the queue's thread: asks the auth module (core->auth_check)
+ * about `action` on `target` (borrowed, may be NULL) without blocking the
+ * thread. Returns the decision (new reference) when it is already known --
+ * no auth module, an answer given at once, or the current message was parked
+ * for this action and is being run again. Returns NULL when the message is
+ * parked: fn must then return at once, having replied nothing and changed
+ * nothing; when the answer arrives the queue runs fn again with the same
+ * message (and its deferred reply) and this call returns the answer. Later
+ * messages of the same session wait behind a parked one, so a client's
+ * requests keep their order; other sessions go on. */
+CARDEA_SDK_API json_t *cardea_plugin_queue_auth(cardea_plugin_queue *queue, const cardea_plugin_core *core,
+	cardea_plugin_session *session, const char *action, json_t *target);
+
+/* ---- Events for events modules (docs/events.md) ----
+ * Hands {"event": name, ...fields} to the events modules (type
+ * "<plugin>.<name>"), when any listens; `fields` (may be NULL) is always
+ * taken. Any thread; call it with no lock held. */
+static inline void cardea_plugin_notify(const cardea_plugin_core *core, cardea_plugin *plugin,
+		cardea_plugin_session *session, const char *name, json_t *fields) {
+	if (core->events_is_enabled == NULL || core->notify_event == NULL || !core->events_is_enabled()) {
+		json_decref(fields);
+		return;
+	}
+	json_t *ev = json_pack("{s:s}", "event", name);
+	if (json_is_object(fields))
+		json_object_update(ev, fields);
+	json_decref(fields);
+	core->notify_event(plugin, session, ev);
+}
 
 /* ---- Waiting for an auth decision on a worker thread ----
  * For plugins whose guarded request runs on a thread that may block (their

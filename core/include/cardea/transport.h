@@ -74,7 +74,28 @@ typedef struct cardea_transport_core {
 	/* Configuration paths the module may need. */
 	const char *configs_folder;
 	const char *html_folder;      /* demo pages, for optional static serving */
-	void *_reserved[8];
+	/* incoming_request plus the client's address (IP as text; NULL or ""
+	 * when unknown), which the core gives the auth module as remote_addr.
+	 * Prefer it when not NULL (older cores leave the slot NULL). */
+	void (*incoming_request_from)(cardea_transport *transport, cardea_transport_session *ts,
+		void *request_id, bool admin, const char *text, size_t len,
+		guint64 path_session_id, guint64 path_handle_id, const char *remote_addr);
+	/* ICE restart without an SDP offer (WHIP/WHEP PATCH, RFC 9725 4.3.3):
+	 * the PeerConnection of handle `handle_id` of session `session_id`, a
+	 * session bound to `ts`, restarts ICE with the peer's new credentials
+	 * (`ufrag` 4-256 and `pwd` 22-256 ice-chars, RFC 8839 5.4). DTLS, SRTP
+	 * and the negotiated media carry on. Any thread; waits for the PC's
+	 * media loop (briefly, never for the network). Returns 0 and *local, a
+	 * new object {"ufrag", "pwd": our new credentials, "candidates": our
+	 * candidates as "candidate:..." strings, "complete": gathering is over,
+	 * "lite": we are ICE lite}; the peer's new candidates then come as
+	 * ordinary trickle requests. Otherwise a Janus error code and nothing
+	 * changed: 458/459 no such session (or not bound to `ts`) / handle,
+	 * 465 bad credentials, 471 no live transport (or a gateway offer is
+	 * waiting for its answer). NULL in older cores. */
+	int (*ice_restart)(cardea_transport_session *ts, guint64 session_id, guint64 handle_id,
+		const char *ufrag, const char *pwd, json_t **local);
+	void *_reserved[6];
 } cardea_transport_core;
 
 struct cardea_transport {
