@@ -329,6 +329,17 @@ class Gateway:
 	def log_tail(self, lines=120):
 		return "\n".join(self.log_text().splitlines()[-lines:])
 
+	def assert_valgrind_clean(self, rc, took):
+		"""After stop() of a daemon run under valgrind memcheck: no errors,
+		0 bytes definitely lost, exit code 0."""
+		log = self.log_text()
+		summary = re.search(r"ERROR SUMMARY: (\d+) errors", log)
+		assert summary, f"no valgrind summary in the log:\n{self.log_tail(60)}"
+		assert summary.group(1) == "0", f"valgrind found errors:\n{self.log_tail(150)}"
+		lost = re.search(r"definitely lost: ([\d,]+) bytes", log)
+		assert lost is None or lost.group(1) == "0", f"definite leaks:\n{self.log_tail(150)}"
+		assert rc == 0, f"exit code {rc} under valgrind after {took:.1f}s:\n{self.log_tail(60)}"
+
 	def cleanup(self):
 		if self.alive():
 			self.stop()

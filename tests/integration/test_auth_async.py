@@ -25,27 +25,12 @@ import pytest
 
 import gateway as gwmod
 from apiclient import open_admin, open_api
-from stub_backend import StubBackend
-from test_auth_http import auth_cfg
+from test_auth_http import auth_cfg, backend, stub  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.cardea_only
 
 VR = "janus.plugin.videoroom"
 SLOW_S = 1.5
-
-
-@pytest.fixture(scope="module")
-def backend():
-	b = StubBackend().start()
-	yield b
-	b.stop()
-
-
-@pytest.fixture
-def stub(backend):
-	backend.clear()
-	backend.auth_handler = lambda body: (200, {"allow": True}, 0)
-	return backend
 
 
 @pytest.fixture(scope="module")

@@ -243,7 +243,6 @@ async def test_no_auth_module_configured_means_no_callbacks(gateway, stub):
 
 @pytest.mark.timeout_s(180)
 async def test_auth_and_webhook_memcheck_clean(gateway_factory, stub):
-	import re
 	import shutil
 	from test_memcheck import _asan_build
 	from test_webhook import hook_cfg
@@ -272,13 +271,7 @@ async def test_auth_and_webhook_memcheck_clean(gateway_factory, stub):
 		await api.send({"janus": "create", "token": "late", "transaction": "late"})
 		await asyncio.sleep(0.5)
 		rc, took = gw.stop(timeout=60)
-	log = gw.log_text()
-	summary = re.search(r"ERROR SUMMARY: (\d+) errors", log)
-	assert summary, f"no valgrind summary in the log:\n{gw.log_tail(60)}"
-	assert summary.group(1) == "0", f"valgrind found errors:\n{gw.log_tail(120)}"
-	lost = re.search(r"definitely lost: ([\d,]+) bytes", log)
-	assert lost is None or lost.group(1) == "0", f"definite leaks:\n{gw.log_tail(120)}"
-	assert rc == 0, f"exit code {rc} under valgrind after {took:.1f}s:\n{gw.log_tail(60)}"
+	gw.assert_valgrind_clean(rc, took)
 
 
 # ---- plugin actions: videoroom and videocall ask the module (docs/auth.md) ----------

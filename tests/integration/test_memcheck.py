@@ -3,7 +3,6 @@ both transports (create, attach, sync and async plugin messages, a long poll,
 detach, destroy, admin calls), then SIGTERM. Any memory error or any block
 definitely lost fails the test. Slow (valgrind), so one run covers it all."""
 
-import re
 import shutil
 
 import pytest
@@ -63,13 +62,7 @@ async def test_lifecycle_is_memcheck_clean(gateway_factory):
 		await ws.close()
 		await http.close()
 	rc, took = gw.stop(timeout=60)
-	log = gw.log_text()
-	summary = re.search(r"ERROR SUMMARY: (\d+) errors", log)
-	assert summary, f"no valgrind summary in the log:\n{gw.log_tail(60)}"
-	assert summary.group(1) == "0", f"valgrind found errors:\n{gw.log_tail(120)}"
-	lost = re.search(r"definitely lost: ([\d,]+) bytes", log)
-	assert lost is None or lost.group(1) == "0", f"definite leaks:\n{gw.log_tail(120)}"
-	assert rc == 0, f"exit code {rc} under valgrind after {took:.1f}s:\n{gw.log_tail(60)}"
+	gw.assert_valgrind_clean(rc, took)
 
 
 @pytest.mark.timeout_s(120)
@@ -90,10 +83,4 @@ async def test_media_session_is_memcheck_clean(gateway_factory, tmp_path):
 	gw.wait_ready(timeout=60)
 	await echo_session(gw, "ws")
 	rc, took = gw.stop(timeout=60)
-	log = gw.log_text()
-	summary = re.search(r"ERROR SUMMARY: (\d+) errors", log)
-	assert summary, f"no valgrind summary in the log:\n{gw.log_tail(60)}"
-	assert summary.group(1) == "0", f"valgrind found errors:\n{gw.log_tail(150)}"
-	lost = re.search(r"definitely lost: ([\d,]+) bytes", log)
-	assert lost is None or lost.group(1) == "0", f"definite leaks:\n{gw.log_tail(150)}"
-	assert rc == 0, f"exit code {rc} under valgrind after {took:.1f}s:\n{gw.log_tail(60)}"
+	gw.assert_valgrind_clean(rc, took)

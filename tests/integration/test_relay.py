@@ -6,7 +6,6 @@ than deliveries (packets x subscribers), nothing dropped. Then the same
 under valgrind memcheck: no error, no definite leak."""
 
 import random
-import re
 import shutil
 import urllib.parse
 
@@ -110,10 +109,4 @@ async def test_relay_across_loops_is_memcheck_clean(gateway_factory, tmp_path):
 	m = await relay_metrics(gw)
 	assert m["handoffs"] > 0 and m["targets"] >= m["handoffs"], m
 	rc, took = gw.stop(timeout=90)
-	log = gw.log_text()
-	summary = re.search(r"ERROR SUMMARY: (\d+) errors", log)
-	assert summary, f"no valgrind summary in the log:\n{gw.log_tail(60)}"
-	assert summary.group(1) == "0", f"valgrind found errors:\n{gw.log_tail(150)}"
-	lost = re.search(r"definitely lost: ([\d,]+) bytes", log)
-	assert lost is None or lost.group(1) == "0", f"definite leaks:\n{gw.log_tail(150)}"
-	assert rc == 0, f"exit code {rc} under valgrind after {took:.1f}s:\n{gw.log_tail(60)}"
+	gw.assert_valgrind_clean(rc, took)
