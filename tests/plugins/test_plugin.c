@@ -47,7 +47,26 @@ typedef struct test_session {
 	gint setups, hangups, keyframe_requests;
 	guint64 rtp_in[TEST_MAX_MLINES];
 	guint64 data_in;
+	cardea_refcount ref;
 } test_session;
+
+/* destroy_session (a request worker) can run while the queue thread is
+ * still working on the same handle: the state is refcounted and taken under
+ * this lock, so whoever drops the last ref frees it. */
+static GMutex sessions_mutex;
+
+static void test_session_free(const cardea_refcount *ref) {
+	g_free(cardea_container_of(ref, test_session, ref));
+}
+
+static test_session *test_session_get(cardea_plugin_session *session) {
+	g_mutex_lock(&sessions_mutex);
+	test_session *ts = session->plugin_handle;
+	if (ts)
+		cardea_refcount_ref(&ts->ref);
+	g_mutex_unlock(&sessions_mutex);
+	return ts;
+}
 
 static void count_add(guint64 *v) {
 	__atomic_add_fetch(v, 1, __ATOMIC_RELAXED);
@@ -81,8 +100,8 @@ static char *build_offer(test_session *ts) {
 	return text;
 }
 
-static void push_offer(cardea_plugin_session *session, const char *transaction, json_t *message) {
-	test_session *ts = session->plugin_handle;
+static void push_offer(cardea_plugin_session *session, test_session *ts, const char *transaction,
+		json_t *message) {
 	g_atomic_int_set(&ts->negotiated, 1);
 	char *text = build_offer(ts);
 	json_t *jsep = json_pack("{s:s, s:s}", "type", "offer", "sdp", text);
@@ -143,6 +162,13 @@ static char *build_answer(const char *offer_text) {
 
 static void process(cardea_plugin_session *session, const char *transaction, json_t *message,
 		json_t *jsep, void *user_data) {
+	test_session *ts = test_session_get(session);
+	if (ts == NULL) {
+		/* Torn down between the queue's `stopped` check and here. */
+		json_decref(message);
+		json_decref(jsep);
+		return;
+	}
 	const char *request = json_string_value(json_object_get(message, "request"));
 	if (g_strcmp0(request, "echo") == 0) {
 		json_t *event = json_pack("{s:s, s:O}", "test", "echo", "body", message);
@@ -168,7 +194,6 @@ static void process(cardea_plugin_session *session, const char *transaction, jso
 		core->end_session(session);
 	} else if (g_strcmp0(request, "offer") == 0 || g_strcmp0(request, "add_video") == 0 ||
 			g_strcmp0(request, "disable") == 0) {
-		test_session *ts = session->plugin_handle;
 		if (g_strcmp0(request, "offer") == 0 && ts->n_mlines == 0) {
 			if (json_is_true(json_object_get(message, "audio")))
 				ts->kinds[ts->n_mlines++] = CARDEA_SDP_MEDIA_AUDIO;
@@ -183,7 +208,7 @@ static void process(cardea_plugin_session *session, const char *transaction, jso
 			if (i >= 0 && i < (json_int_t)ts->n_mlines)
 				ts->disabled[i] = TRUE;
 		}
-		push_offer(session, transaction, message);
+		push_offer(session, ts, transaction, message);
 	} else if (g_strcmp0(request, "start") == 0) {
 		const char *type = json_string_value(json_object_get(jsep, "type"));
 		json_t *event = json_pack("{s:s, s:s?}", "test", "started", "jsep", type);
@@ -191,7 +216,7 @@ static void process(cardea_plugin_session *session, const char *transaction, jso
 		json_decref(event);
 	} else if (g_strcmp0(request, "answer_me") == 0) {
 		const char *sdp = json_string_value(json_object_get(jsep, "sdp"));
-		g_atomic_int_set(&((test_session *)session->plugin_handle)->negotiated, 1);
+		g_atomic_int_set(&ts->negotiated, 1);
 		char *text = sdp ? build_answer(sdp) : NULL;
 		json_t *answer = text ? json_pack("{s:s, s:s}", "type", "answer", "sdp", text) : NULL;
 		json_t *event = json_pack("{s:s}", "test", answer ? "answered" : "no-offer");
@@ -200,6 +225,7 @@ static void process(cardea_plugin_session *session, const char *transaction, jso
 		json_decref(answer);
 		g_free(text);
 	}
+	cardea_refcount_unref(&ts->ref);
 	json_decref(message);
 	json_decref(jsep);
 }
@@ -217,37 +243,51 @@ static void test_destroy(void) {
 }
 
 static void test_create_session(cardea_plugin_session *session, int *error) {
-	session->plugin_handle = g_new0(test_session, 1);
+	test_session *ts = g_new0(test_session, 1);
+	cardea_refcount_init(&ts->ref, test_session_free);
+	session->plugin_handle = ts;
 	*error = 0;
 }
 
 static void test_destroy_session(cardea_plugin_session *session, int *error) {
-	g_free(session->plugin_handle);
+	g_mutex_lock(&sessions_mutex);
+	test_session *ts = session->plugin_handle;
 	session->plugin_handle = NULL;
-	*error = 0;
+	g_mutex_unlock(&sessions_mutex);
+	if (ts)
+		cardea_refcount_unref(&ts->ref);
+	*error = ts ? 0 : -1;
 }
 
 static json_t *test_query_session(cardea_plugin_session *session) {
-	test_session *ts = session->plugin_handle;
+	test_session *ts = test_session_get(session);
 	if (ts == NULL)
 		return NULL;
-	if (!g_atomic_int_get(&ts->negotiated))
-		return json_pack("{s:I}", "messages", (json_int_t)__atomic_load_n(&ts->messages, __ATOMIC_RELAXED));
+	json_t *info;
+	if (!g_atomic_int_get(&ts->negotiated)) {
+		info = json_pack("{s:I}", "messages", (json_int_t)__atomic_load_n(&ts->messages, __ATOMIC_RELAXED));
+		cardea_refcount_unref(&ts->ref);
+		return info;
+	}
 	json_t *rtp = json_array();
 	for (guint i = 0; i < TEST_MAX_MLINES; i++)
 		json_array_append_new(rtp, json_integer((json_int_t)__atomic_load_n(&ts->rtp_in[i], __ATOMIC_RELAXED)));
-	return json_pack("{s:I, s:i, s:i, s:i, s:I, s:o}",
+	info = json_pack("{s:I, s:i, s:i, s:i, s:I, s:o}",
 		"messages", (json_int_t)__atomic_load_n(&ts->messages, __ATOMIC_RELAXED),
 		"setup_media", g_atomic_int_get(&ts->setups), "hangup_media", g_atomic_int_get(&ts->hangups),
 		"keyframe_requests", g_atomic_int_get(&ts->keyframe_requests),
 		"data_in", (json_int_t)__atomic_load_n(&ts->data_in, __ATOMIC_RELAXED), "rtp_in", rtp);
+	cardea_refcount_unref(&ts->ref);
+	return info;
 }
 
 static cardea_plugin_result test_handle_message(cardea_plugin_session *session, const char *transaction,
 		json_t *message, json_t *jsep) {
-	test_session *ts = session->plugin_handle;
-	if (ts)
+	test_session *ts = test_session_get(session);
+	if (ts) {
 		__atomic_add_fetch(&ts->messages, 1, __ATOMIC_RELAXED);
+		cardea_refcount_unref(&ts->ref);
+	}
 	const char *request = json_string_value(json_object_get(message, "request"));
 	cardea_plugin_result result;
 	if (g_strcmp0(request, "ping") == 0) {
