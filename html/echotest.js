@@ -1,6 +1,12 @@
 // Echo test demo: getUserMedia -> RTCPeerConnection -> offer to
 // janus.plugin.echotest -> the gateway echoes our audio and video back.
 //
+// If the WebSocket drops, cardea.js reconnects and claims the session: the
+// call is not touched (its media has its own path). If the session is lost
+// (the gateway restarted, or did not keep it), the page closes the call and
+// calls again by itself on a fresh session, with backoff, until it is back or
+// the user hangs up.
+//
 // window.cardeaDemo exposes the page's state (for the browser tests and for
 // poking around in the console).
 import { connect, pageServers } from './cardea.js';
@@ -8,12 +14,14 @@ import { connect, pageServers } from './cardea.js';
 const PLUGIN = 'janus.plugin.echotest';
 const STATS_INTERVAL_MS = 1000;
 const MAX_LOG_ENTRIES = 100;
+const REJOIN_MIN_MS = 1000;
+const REJOIN_MAX_MS = 10000;
 
 const $ = id => document.getElementById(id);
 const servers = pageServers();
 
 const demo = window.cardeaDemo = {
-	state: 'idle',          // idle, connecting, negotiating, connected, hungup, failed
+	state: 'idle',          // idle, connecting, negotiating, connected, reconnecting, hungup, failed
 	transport: null,        // 'websocket' or 'http'
 	sessionId: null,
 	handleId: null,
@@ -23,6 +31,8 @@ const demo = window.cardeaDemo = {
 	events: [],             // every gateway message type seen for the handle, in order
 	stats: null,            // last summary shown in the table
 	error: null,
+	claims: 0,              // WebSocket reconnections that kept the session (claim)
+	reconnects: 0,          // calls started again on a fresh session after it was lost
 	pc: null,
 	// Fresh getStats() of the echoed video (inbound-rtp, kind video), or null.
 	async inboundVideo() {
@@ -40,6 +50,7 @@ const demo = window.cardeaDemo = {
 let gateway = null, session = null, handle = null;
 let pc = null, localStream = null, statsTimer = null, previous = null;
 let earlyCandidates = [];
+let rejoinTimer = null, rejoinDelay = REJOIN_MIN_MS;
 
 // ---- page helpers ----
 
@@ -52,7 +63,7 @@ function setStatus(text, kind = '') {
 function setState(state) {
 	demo.state = state;
 	$('start').disabled = !['idle', 'hungup', 'failed'].includes(state);
-	$('hangup').disabled = !['negotiating', 'connected'].includes(state);
+	$('hangup').disabled = !['negotiating', 'connected', 'reconnecting'].includes(state);
 }
 
 function log(text, kind = '') {
@@ -97,19 +108,20 @@ async function ensureHandle() {
 	if (gateway.fallbackReason)
 		log(`WebSocket unavailable (${gateway.fallbackReason}), using HTTP long poll`, 'warn');
 	log(`connected to ${gateway.serverInfo.name} ${gateway.serverInfo.version_string} over ${gateway.transport}`);
-	gateway.on('close', ({ reason }) => {
-		log(`connection to the gateway lost: ${reason}`, 'error');
-		forgetGateway();
-		fail(new Error(reason), 'Gateway connection lost');
+	gateway.on('reconnecting', ({ reason }) => {
+		log(`signalling connection lost (${reason}), reconnecting…`, 'warn');
+		setStatus('Connection to the gateway lost, reconnecting…', 'warn');
 	});
+	gateway.on('reconnected', () => {
+		demo.claims++;
+		log('reconnected, session claimed: the call goes on', 'ok');
+		setStatus(demo.state === 'connected' ? 'Connected again: the call went on meanwhile.' : 'Reconnected to the gateway.', 'ok');
+	});
+	gateway.on('close', ({ reason }) => connectionLost(reason));
 
 	session = await gateway.createSession();
 	demo.sessionId = session.id;
-	session.on('timeout', () => {
-		log('session timed out on the gateway', 'error');
-		forgetGateway();
-		fail(new Error('session timed out'), 'Gateway session lost');
-	});
+	session.on('timeout', () => connectionLost('session timed out on the gateway'));
 
 	handle = await session.attach(PLUGIN, `echotest-${Math.random().toString(36).slice(2, 10)}`);
 	demo.handleId = handle.id;
@@ -118,6 +130,7 @@ async function ensureHandle() {
 	handle.on('event', onPluginEvent);
 	handle.on('webrtcup', () => {
 		demo.webrtcup = true;
+		rejoinDelay = REJOIN_MIN_MS;
 		badge('badge-webrtcup', true);
 		setState('connected');
 		setStatus('Connected: the gateway is echoing your media (webrtcup).', 'ok');
@@ -150,6 +163,34 @@ async function ensureHandle() {
 function forgetGateway() {
 	gateway?.close();
 	gateway = session = handle = null;
+}
+
+// The session is gone (cardea.js gave up reconnecting, or the gateway no
+// longer knows it): a call in progress starts again from scratch; without
+// one, the next Start connects again.
+function connectionLost(reason) {
+	log(`connection to the gateway lost: ${reason}`, 'error');
+	forgetGateway();
+	const inCall = ['connecting', 'negotiating', 'connected', 'reconnecting'].includes(demo.state);
+	closePeerConnection();
+	if (!inCall) {
+		setStatus(`Connection to the gateway lost (${reason}). Press Start to call again.`, 'warn');
+		return;
+	}
+	demo.webrtcup = false;
+	demo.reconnects++;
+	setState('reconnecting');
+	scheduleRejoin(reason);
+}
+
+function scheduleRejoin(reason) {
+	clearTimeout(rejoinTimer);
+	setStatus(`Connection to the gateway lost (${reason}); calling again in ${Math.round(rejoinDelay / 1000)} s…`, 'warn');
+	rejoinTimer = setTimeout(() => {
+		rejoinTimer = null;
+		rejoinDelay = Math.min(rejoinDelay * 2, REJOIN_MAX_MS);
+		start({ rejoin: true });
+	}, rejoinDelay);
 }
 
 async function onPluginEvent(msg) {
@@ -199,8 +240,14 @@ async function addRemoteCandidate(candidate) {
 
 // ---- the call ----
 
-async function start() {
-	setState('connecting');
+// rejoin: called by scheduleRejoin; an unreachable gateway then means
+// "try again later", not a failure.
+async function start({ rejoin = false } = {}) {
+	clearTimeout(rejoinTimer);
+	rejoinTimer = null;
+	if (!rejoin)
+		rejoinDelay = REJOIN_MIN_MS;
+	setState(rejoin ? 'reconnecting' : 'connecting');
 	demo.webrtcup = false;
 	demo.hangup = null;
 	demo.error = null;
@@ -209,8 +256,16 @@ async function start() {
 		await ensureHandle();
 	} catch (err) {
 		forgetGateway();
+		if (rejoin && demo.state === 'reconnecting') {
+			log(`gateway still unreachable: ${err.message}`, 'warn');
+			return scheduleRejoin(err.message);
+		}
+		if (demo.state !== 'connecting')
+			return;    // hung up meanwhile
 		return fail(err, 'Could not reach the gateway');
 	}
+	if (rejoin && demo.state !== 'reconnecting')
+		return;        // hung up while connecting
 	if (!navigator.mediaDevices?.getUserMedia) {
 		return fail(new Error('this page needs a secure context (https, or http on localhost/127.0.0.1)'),
 			'No camera or microphone');
@@ -271,6 +326,15 @@ async function start() {
 
 async function hangup() {
 	$('hangup').disabled = true;
+	if (demo.state === 'reconnecting') {
+		// Nothing on the gateway to hang up: stop calling again.
+		clearTimeout(rejoinTimer);
+		rejoinTimer = null;
+		closePeerConnection();
+		setState('hungup');
+		setStatus('Hung up. Press Start to call again.');
+		return;
+	}
 	setStatus('Hanging up…');
 	try {
 		await handle?.hangup();
@@ -408,7 +472,7 @@ async function updateStats() {
 
 // ---- wiring ----
 
-$('start').addEventListener('click', start);
+$('start').addEventListener('click', () => start());
 $('hangup').addEventListener('click', hangup);
 $('audio').addEventListener('change', ev => sendSetting({ audio: ev.target.checked }));
 $('video').addEventListener('change', ev => sendSetting({ video: ev.target.checked }));
@@ -419,6 +483,7 @@ $('st-transport').textContent = `${servers.transport === 'auto' ? 'WebSocket, el
 // Leaving the page: over WebSocket, closing the socket ends the session;
 // over HTTP, tell the gateway (a keepalive fetch survives the unload).
 window.addEventListener('pagehide', () => {
+	clearTimeout(rejoinTimer);
 	if (session && gateway?.transport === 'http') {
 		fetch(`${servers.http}/${session.id}`, {
 			method: 'POST', keepalive: true, headers: { 'Content-Type': 'application/json' },

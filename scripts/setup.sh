@@ -22,7 +22,8 @@ PREFIX="${CARDEA_PREFIX:-$REPO/_install}"
 CARDEA_BUILD_PKGS=(autoconf automake libtool pkg-config make gcc
 	libglib2.0-dev libjansson-dev libconfig-dev libmicrohttpd-dev
 	libwebsockets-dev libnice-dev libsrtp2-dev libssl-dev libusrsctp-dev
-	libcurl4-openssl-dev)   # libcurl: the auth_http and webhook modules
+	libcurl4-openssl-dev   # libcurl: the auth_http and webhook modules
+	libev-dev libwebsockets-evlib-ev)   # the WebSocket transport's epoll loop (lws's libev plugin)
 # ca-certificates: npm needs it to reach the registry over TLS on a minimal image.
 CARDEA_TEST_PKGS=(python3-pytest python3-aiohttp python3-websockets python3-aiortc
 	nodejs npm chromium janus valgrind curl ca-certificates coturn

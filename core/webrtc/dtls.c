@@ -403,6 +403,10 @@ static SSL_CTX *ctx_create(X509 *cert, EVP_PKEY *key, GError **error) {
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_QUERY_MTU |
 		SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* Media-only connections never touch DTLS after the handshake: give the
+	 * ~34 KiB of record buffers back while idle instead of keeping them for
+	 * the PC's life (tests/bench/RESULTS.md, RSS per subscriber). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_cert_verify_callback(ctx, verify_cb, NULL);
 	return ctx;

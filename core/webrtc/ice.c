@@ -1,7 +1,9 @@
 /* libnice wrapper: one stream, one component (everything bundled and
  * rtcp-muxed). See ice.h for the threading contract. */
 #include <string.h>
+#include <errno.h>
 #include <ifaddrs.h>
+#include <sys/socket.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -25,7 +27,51 @@ struct cardea_ice {
 	guint remote_candidates;
 	char **public_ips;              /* owned copy of options.public_ips, NULL = none */
 	guint restarts;
+	/* What a new stream needs (cardea_ice_restart_new_ports): owned copies. */
+	guint port_min, port_max;
+	char *turn_server, *turn_user, *turn_pwd;
+	guint turn_port;
+	NiceRelayType turn_type;
+	/* Direct send (cardea_ice_send): the selected pair's own UDP socket and
+	 * the peer's address, resolved on the first send after any change of
+	 * state or pair. nice_agent_send takes the agent lock, looks the
+	 * component up and goes through GSocket for every packet; a sendto on
+	 * the same socket to the same address is what it ends up doing for a
+	 * UDP pair that is not relayed. */
+	gboolean direct_checked;        /* direct_* below reflect the current pair */
+	GSocket *direct_sock;           /* ref; NULL: use nice_agent_send (TURN, TCP, not connected) */
+	struct sockaddr_storage direct_addr;
+	socklen_t direct_addr_len;
 };
+
+static void direct_reset(cardea_ice *ice) {
+	g_clear_object(&ice->direct_sock);
+	ice->direct_checked = FALSE;
+}
+
+static void direct_resolve(cardea_ice *ice) {
+	ice->direct_checked = TRUE;
+	NiceCandidate *local = NULL, *remote = NULL;
+	/* CARDEA_ICE_NICE_SEND=1: always nice_agent_send (A/B benchmarks). */
+	if (g_strcmp0(g_getenv("CARDEA_ICE_NICE_SEND"), "1") == 0 || ice->state != CARDEA_ICE_CONNECTED ||
+			!nice_agent_get_selected_pair(ice->agent, ice->stream_id, 1, &local, &remote) ||
+			local->transport != NICE_CANDIDATE_TRANSPORT_UDP || local->type == NICE_CANDIDATE_TYPE_RELAYED ||
+			remote->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+		return;
+	GSocket *sock = nice_agent_get_selected_socket(ice->agent, ice->stream_id, 1);
+	if (sock == NULL)
+		return;
+	if (g_socket_get_family(sock) != (nice_address_ip_version(&remote->addr) == 6 ?
+			G_SOCKET_FAMILY_IPV6 : G_SOCKET_FAMILY_IPV4) || g_socket_get_socket_type(sock) != G_SOCKET_TYPE_DATAGRAM) {
+		g_object_unref(sock);
+		return;
+	}
+	memset(&ice->direct_addr, 0, sizeof(ice->direct_addr));
+	nice_address_copy_to_sockaddr(&remote->addr, (struct sockaddr *)&ice->direct_addr);
+	ice->direct_addr_len = ice->direct_addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+		sizeof(struct sockaddr_in);
+	ice->direct_sock = sock;
+}
 
 const char *cardea_ice_state_name(cardea_ice_state state) {
 	switch (state) {
@@ -112,6 +158,8 @@ static void set_state(cardea_ice *ice, cardea_ice_state state) {
 
 static void on_gathering_done(NiceAgent *agent, guint stream_id, gpointer data) {
 	cardea_ice *ice = data;
+	if (stream_id != ice->stream_id)
+		return;
 	ice->gathering = FALSE;
 	if (ice->cb.gathering_done)
 		ice->cb.gathering_done(ice, ice->user_data);
@@ -158,6 +206,9 @@ static void on_new_candidate(NiceAgent *agent, NiceCandidate *cand, gpointer dat
 
 static void on_component_state(NiceAgent *agent, guint stream_id, guint component, guint state, gpointer data) {
 	cardea_ice *ice = data;
+	if (stream_id != ice->stream_id)
+		return;     /* a stream replaced by cardea_ice_restart_new_ports */
+	direct_reset(ice);
 	switch (state) {
 	case NICE_COMPONENT_STATE_GATHERING:
 		set_state(ice, CARDEA_ICE_GATHERING);
@@ -194,6 +245,7 @@ static const char *candidate_transport_name(const NiceCandidate *c) {
 static void on_selected_pair(NiceAgent *agent, guint stream_id, guint component,
 		NiceCandidate *local, NiceCandidate *remote, gpointer data) {
 	cardea_ice *ice = data;
+	direct_reset(ice);
 	char l[NICE_ADDRESS_STRING_LEN], r[NICE_ADDRESS_STRING_LEN];
 	nice_address_to_string(&local->addr, l);
 	nice_address_to_string(&remote->addr, r);
@@ -250,6 +302,26 @@ static void refresh_credentials(cardea_ice *ice) {
 	nice_agent_get_local_credentials(ice->agent, ice->stream_id, &ice->ufrag, &ice->pwd);
 }
 
+/* One stream with one component, as configured; 0 on failure. */
+static guint add_stream(cardea_ice *ice) {
+	guint id = nice_agent_add_stream(ice->agent, 1);
+	if (id == 0)
+		return 0;
+	if (ice->port_min || ice->port_max)
+		nice_agent_set_port_range(ice->agent, id, 1, ice->port_min, ice->port_max ? ice->port_max : 65535);
+	if (ice->turn_server)
+		nice_agent_set_relay_info(ice->agent, id, 1, ice->turn_server, ice->turn_port,
+			ice->turn_user ? ice->turn_user : "", ice->turn_pwd ? ice->turn_pwd : "", ice->turn_type);
+	return id;
+}
+
+static void free_settings(cardea_ice *ice) {
+	g_strfreev(ice->public_ips);
+	g_free(ice->turn_server);
+	g_free(ice->turn_user);
+	g_free(ice->turn_pwd);
+}
+
 cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 		const cardea_ice_callbacks *callbacks, void *user_data) {
 	NiceAgentOption flags = NICE_AGENT_OPTION_ICE_TRICKLE;
@@ -262,6 +334,15 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	ice->cb = *callbacks;
 	ice->user_data = user_data;
 	ice->public_ips = g_strdupv(o->public_ips);
+	ice->port_min = o->port_min;
+	ice->port_max = o->port_max;
+	if (o->turn_server && *o->turn_server) {
+		ice->turn_server = g_strdup(o->turn_server);
+		ice->turn_user = g_strdup(o->turn_user);
+		ice->turn_pwd = g_strdup(o->turn_pwd);
+		ice->turn_port = o->turn_port;
+		ice->turn_type = relay_type(o->turn_type);
+	}
 	ice->agent = nice_agent_new_full(context, NICE_COMPATIBILITY_RFC5245, flags);
 	g_object_set(ice->agent, "controlling-mode", o->lite ? FALSE : o->controlling,
 		"upnp", FALSE, "ice-tcp", o->tcp, "ice-udp", TRUE, NULL);
@@ -273,27 +354,22 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 		if (nice_address_set_from_string(&addr, *a))
 			nice_agent_add_local_address(ice->agent, &addr);
 	}
-	ice->stream_id = nice_agent_add_stream(ice->agent, 1);
+	ice->stream_id = add_stream(ice);
 	if (ice->stream_id == 0) {
 		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] could not add a stream to the agent");
 		g_object_unref(ice->agent);
-		g_strfreev(ice->public_ips);
+		free_settings(ice);
 		g_free(ice);
 		return NULL;
 	}
 	if (!set_local_credentials(ice, o->ufrag, o->pwd)) {
 		nice_agent_remove_stream(ice->agent, ice->stream_id);
 		g_object_unref(ice->agent);
-		g_strfreev(ice->public_ips);
+		free_settings(ice);
 		g_free(ice);
 		return NULL;
 	}
-	if (o->port_min || o->port_max)
-		nice_agent_set_port_range(ice->agent, ice->stream_id, 1, o->port_min, o->port_max ? o->port_max : 65535);
-	if (o->turn_server && *o->turn_server)
-		nice_agent_set_relay_info(ice->agent, ice->stream_id, 1, o->turn_server, o->turn_port,
-			o->turn_user ? o->turn_user : "", o->turn_pwd ? o->turn_pwd : "", relay_type(o->turn_type));
-	ice->relayed = o->turn_server && *o->turn_server;
+	ice->relayed = ice->turn_server != NULL;
 	g_signal_connect(ice->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), ice);
 	g_signal_connect(ice->agent, "new-candidate-full", G_CALLBACK(on_new_candidate), ice);
 	g_signal_connect(ice->agent, "component-state-changed", G_CALLBACK(on_component_state), ice);
@@ -310,6 +386,7 @@ static void on_agent_closed(GObject *agent, GAsyncResult *result, gpointer data)
 void cardea_ice_free(cardea_ice *ice) {
 	if (ice == NULL)
 		return;
+	direct_reset(ice);
 	nice_agent_attach_recv(ice->agent, ice->stream_id, 1, ice->context, NULL, NULL);
 	g_signal_handlers_disconnect_by_data(ice->agent, ice);
 	nice_agent_remove_stream(ice->agent, ice->stream_id);
@@ -325,7 +402,7 @@ void cardea_ice_free(cardea_ice *ice) {
 	g_free(ice->ufrag);
 	g_free(ice->pwd);
 	g_free(ice->selected);
-	g_strfreev(ice->public_ips);
+	free_settings(ice);
 	g_free(ice);
 }
 
@@ -402,6 +479,7 @@ void cardea_ice_remote_gathering_done(cardea_ice *ice) {
 #define ICE_RESTART_IDLE_TIMEOUT_MS 15000
 
 gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd) {
+	direct_reset(ice);
 	if (!nice_agent_restart_stream(ice->agent, ice->stream_id))
 		return FALSE;
 	g_object_set(ice->agent, "idle-timeout", (guint)ICE_RESTART_IDLE_TIMEOUT_MS, NULL);
@@ -415,9 +493,50 @@ gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd)
 	return ok;
 }
 
+/* Why new sockets: a browser that restarts ICE after its address changed
+ * (Chromium) pings our old candidate from its new address with the OLD
+ * credentials as soon as it made its offer, before we restarted; we answer,
+ * it selects that pair, and once we restart it gets 401s on it but never
+ * pairs our new-generation candidate, which has the same address ("a
+ * selected connection exists"). Janus (same ports) stalls the same way.
+ * Candidates on new ports are new addresses: it pairs and checks them. */
+gboolean cardea_ice_restart_new_ports(cardea_ice *ice, const char *ufrag, const char *pwd) {
+	guint old = ice->stream_id;
+	direct_reset(ice);
+	nice_agent_attach_recv(ice->agent, old, 1, ice->context, NULL, NULL);
+	nice_agent_remove_stream(ice->agent, old);
+	ice->stream_id = add_stream(ice);
+	if (ice->stream_id == 0) {
+		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] could not add a stream to the agent on restart");
+		return FALSE;
+	}
+	nice_agent_attach_recv(ice->agent, ice->stream_id, 1, ice->context, on_receive, ice);
+	g_object_set(ice->agent, "idle-timeout", (guint)ICE_RESTART_IDLE_TIMEOUT_MS, NULL);
+	ice->remote_credentials_set = FALSE;
+	ice->remote_candidates = 0;
+	g_slist_free_full(ice->early_candidates, (GDestroyNotify)nice_candidate_free);
+	ice->early_candidates = NULL;
+	g_clear_pointer(&ice->selected, g_free);
+	ice->restarts++;
+	gboolean ok = set_local_credentials(ice, ufrag, pwd);
+	refresh_credentials(ice);
+	return ok && cardea_ice_gather(ice);
+}
+
 int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len) {
 	if (ice->state != CARDEA_ICE_CONNECTED)
 		return -1;
+	if (!ice->direct_checked)
+		direct_resolve(ice);
+	if (ice->direct_sock) {
+		ssize_t n;
+		do
+			n = sendto(g_socket_get_fd(ice->direct_sock), buf, len, 0,
+				(const struct sockaddr *)&ice->direct_addr, ice->direct_addr_len);
+		while (n < 0 && errno == EINTR);
+		/* A full socket buffer drops the packet, as libnice does for UDP. */
+		return n < 0 ? -1 : (int)n;
+	}
 	return nice_agent_send(ice->agent, ice->stream_id, 1, (guint)len, (const gchar *)buf);
 }
 

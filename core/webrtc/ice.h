@@ -82,6 +82,12 @@ void cardea_ice_remote_gathering_done(cardea_ice *ice);
  * state goes back through gathering/connecting to connected, never failed
  * unless the new checks fail; DTLS above is untouched. */
 gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd);
+/* The same with new local sockets: the stream is replaced and gathering
+ * starts again (local_candidate / gathering_done callbacks follow), so the
+ * peer gets candidates on new ports. For restarts the PEER asked for (its
+ * offer), where it may have paired our old candidates with its new address
+ * before we knew of the restart (ice.c says why that stalls). */
+gboolean cardea_ice_restart_new_ports(cardea_ice *ice, const char *ufrag, const char *pwd);
 /* Sends a datagram on the selected pair. Returns bytes sent or -1. */
 int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len);
 cardea_ice_state cardea_ice_get_state(const cardea_ice *ice);

@@ -116,7 +116,10 @@ size_t cardea_nack_tracker_due(cardea_nack_tracker *t, int64_t now_us, int64_t r
 	for (size_t r = 0; r < t->count; r++) {
 		cardea_nack_entry e = t->missing[r];
 		if (now_us - e.missed_us > t->cfg.max_age_us || e.retries >= t->cfg.max_retries) {
+			/* Nobody downstream can get this packet any more: what
+			 * depends on it needs a keyframe. */
 			t->expired++;
+			t->keyframe_needed = true;
 			continue;
 		}
 		bool due = e.retries == 0 ? now_us - e.missed_us >= t->cfg.reorder_delay_us
@@ -230,6 +233,20 @@ cardea_rtx_result cardea_rtx_buffer_get(cardea_rtx_buffer *b, uint16_t seq, int6
 	if (len != NULL)
 		*len = s->len;
 	return CARDEA_RTX_HIT;
+}
+
+bool cardea_rtx_buffer_gone(const cardea_rtx_buffer *b, uint16_t seq, int64_t now_us) {
+	if (b->slots == NULL)
+		return false;
+	const cardea_rtx_slot *s = &b->slots[seq & (b->n_slots - 1)];
+	if (!s->used)
+		return false;
+	if (s->seq == seq)
+		return now_us - s->stored_us > b->max_age_us;
+	/* The slot's seq is later than the one asked for (RFC 3550 modular
+	 * order): seq's turn in this slot is over. An earlier one means seq
+	 * has not been stored yet. */
+	return (int16_t)(uint16_t)(s->seq - seq) > 0;
 }
 
 cardea_rtx_result cardea_rtx_buffer_answer(cardea_rtx_buffer *b, uint16_t seq, int64_t now_us, int64_t rtt_us,

@@ -85,7 +85,8 @@ cardea_nack_event cardea_nack_tracker_received(cardea_nack_tracker *t, uint16_t 
  * returned seq counts one retry. Entries past max_age or max_retries are
  * dropped here. rtt_us <= 0 means unknown. */
 size_t cardea_nack_tracker_due(cardea_nack_tracker *t, int64_t now_us, int64_t rtt_us, uint16_t *out, size_t cap);
-/* True once after losses were dropped untracked (send a PLI). */
+/* True once after losses were dropped untracked or given up on (age or
+ * retries): the receiver cannot repair them, send a PLI. */
 bool cardea_nack_tracker_take_keyframe_request(cardea_nack_tracker *t);
 
 /* ---- Sender side: the retransmission buffer ---- */
@@ -147,6 +148,10 @@ bool cardea_rtx_buffer_store(cardea_rtx_buffer *b, const cardea_rtp_info *info, 
  * next store) and the seq's resend time is set to now. */
 cardea_rtx_result cardea_rtx_buffer_get(cardea_rtx_buffer *b, uint16_t seq, int64_t now_us, int64_t rtt_us,
 	const uint8_t **pkt, size_t *len);
+/* After a MISS or TOO_OLD: true when seq did leave and can no longer be
+ * resent (too old, or its slot now holds a later seq), false when it may
+ * simply not have been sent yet (a hole we are still repairing upstream). */
+bool cardea_rtx_buffer_gone(const cardea_rtx_buffer *b, uint16_t seq, int64_t now_us);
 /* Answers one NACKed seq: writes the packet to send into out (RTX form with
  * rtx->next_seq advanced when rtx is not NULL, else a plain copy) and sets
  * *out_len. */

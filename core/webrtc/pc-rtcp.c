@@ -25,6 +25,8 @@
 #define WINDOW_US G_USEC_PER_SEC       /* slowlink counting window */
 #define HISTORY_SLOTS_VIDEO 256
 #define HISTORY_SLOTS_AUDIO 64
+/* Retransmission history kept at least this long (the slots bound it too). */
+#define HISTORY_MIN_AGE_US (2 * G_USEC_PER_SEC)
 
 /* Media settings are read at every use: the Admin API may change them
  * (settings.h "admin-mutable"), hence the atomic read. */
@@ -262,15 +264,16 @@ static gboolean tick(gpointer data) {
 		if (f->kf_init && cardea_keyframe_limiter_poll(&f->kf, now))
 			send_keyframe_now(pc, m);
 		if (f->history) {
-			/* min_nack_queue is a floor: a long RTT needs a longer memory.
-			 * A lost retransmission is asked for again ~2 RTT after the
-			 * packet left at the earliest (receivers that re-NACK on
-			 * their next gap, like aiortc, later): 2 RTT answered only the
-			 * first round, so 5% loss with 100 ms RTT left ~6% of frames
-			 * undecodable (tests/integration/test_netem.py). 5 RTT covers
-			 * a few rounds; the slot count still bounds the memory. */
-			f->history->max_age_us = MAX(queue_us > 0 ? queue_us : CARDEA_RTX_DEFAULT_MAX_AGE_US,
-				5 * rtt_for(pc, m));
+			/* The slots are allocated up front, so age saves no memory:
+			 * it only has to outlast the receiver's repair rounds. Each
+			 * round costs an RTT plus the receiver's wait for its next
+			 * NACK (aiortc re-NACKs only on its next gap), and under heavy
+			 * loss half the rounds fail: a 5 RTT limit (260 ms at 50 ms
+			 * RTT) left holes unanswerable that aiortc's 128-packet jitter
+			 * buffer then waited ~2 s on (tests/integration/test_netem.py).
+			 * min_nack_queue and 5 RTT stay floors for long RTTs. */
+			f->history->max_age_us = MAX(MAX(queue_us > 0 ? queue_us : CARDEA_RTX_DEFAULT_MAX_AGE_US,
+				5 * rtt_for(pc, m)), HISTORY_MIN_AGE_US);
 		}
 		if (f->receiving && timer > 0 && now - f->last_rtp_us >= (gint64)timer * G_USEC_PER_SEC) {
 			f->receiving = FALSE;
@@ -409,11 +412,9 @@ void cardea_pc_rtcp_apply_local(cardea_pc *pc, int i, const pc_media *lm) {
 	}
 	ensure_limiter(f);
 	/* Gaps are tracked on anything we accepted, NACKed only when negotiated
-	 * (the count also drives slowlink). */
-	if (m->active && f->tracker == NULL) {
-		f->tracker = g_new(cardea_nack_tracker, 1);
-		cardea_nack_tracker_init(f->tracker, NULL);
-	}
+	 * (the count also drives slowlink); the tracker (8 KiB) is allocated by
+	 * the first packet the peer sends on the m-line (rtp_in), so a
+	 * subscriber's send-only m-lines never carry one. */
 	if (m->active && m->send && f->nack && f->history == NULL) {
 		f->history = g_new0(cardea_rtx_buffer, 1);
 		gint64 age = (gint64)setting(&cardea_gw->settings.min_nack_queue) * 1000;
@@ -525,8 +526,12 @@ void cardea_pc_rtcp_rtp_in(cardea_pc *pc, int mi, const cardea_rtp_info *info, g
 			media_event(pc, m, TRUE, 0);
 		}
 	}
-	if (f->tracker == NULL)
-		return;
+	if (f->tracker == NULL) {
+		if (!m->active)
+			return;
+		f->tracker = g_new(cardea_nack_tracker, 1);
+		cardea_nack_tracker_init(f->tracker, NULL);
+	}
 	gboolean known = f->tracker->init;
 	gint64 before = f->tracker->highest;
 	cardea_nack_event ev = cardea_nack_tracker_received(f->tracker, info->seq, now);
@@ -574,26 +579,31 @@ static guint8 rtx_pt_for(const pc_rtcp_media *f, guint8 pt) {
 	return 0;
 }
 
-static void resend(cardea_pc *pc, pc_media *m, guint16 seq, gint64 now, gint64 rtt) {
+/* Resends one NACKed seq. Returns FALSE when the peer can never get it from
+ * us any more (it left too long ago), TRUE otherwise. */
+static gboolean resend(cardea_pc *pc, pc_media *m, guint16 seq, gint64 now, gint64 rtt) {
 	pc_rtcp_media *f = &m->fb;
 	const guint8 *stored = NULL;
 	size_t stored_len = 0;
 	cardea_rtx_result r = cardea_rtx_buffer_get(f->history, seq, now, rtt, &stored, &stored_len);
 	if (r != CARDEA_RTX_HIT) {
 		/* A repeat within an RTT is expected (the answer is on its way). */
-		if (r != CARDEA_RTX_THROTTLED)
-			f->rtx_misses++;
-		return;
+		if (r == CARDEA_RTX_THROTTLED)
+			return TRUE;
+		f->rtx_misses++;
+		/* Not sent yet is a hole the sending side is still repairing:
+		 * the repair comes through us when it arrives. */
+		return !cardea_rtx_buffer_gone(f->history, seq, now);
 	}
 	cardea_rtp_info info;
 	if (cardea_rtp_parse(stored, stored_len, &info) != CARDEA_RTP_OK)
-		return;
+		return TRUE;
 	gsize cap = sizeof(pc->scratch) - CARDEA_SRTP_MAX_OVERHEAD, len;
 	guint8 rtx_pt = f->local_rtx_ssrc ? rtx_pt_for(f, info.pt) : 0;
 	if (rtx_pt) {
 		int n = cardea_rtx_build(&info, rtx_pt, f->local_rtx_ssrc, f->rtx_out.next_seq, pc->scratch, cap);
 		if (n < 0)
-			return;
+			return TRUE;
 		f->rtx_out.next_seq++;
 		len = (gsize)n;
 	} else {
@@ -604,9 +614,27 @@ static void resend(cardea_pc *pc, pc_media *m, guint16 seq, gint64 now, gint64 r
 	if (cardea_rtp_parse(pc->scratch, len, &info) == CARDEA_RTP_OK)
 		stamp(pc, pc->scratch, len, &info, now);
 	if (cardea_srtp_protect_rtp(srtp_of(pc), pc->scratch, &len, sizeof(pc->scratch)) != CARDEA_SRTP_OK)
-		return;
+		return TRUE;
 	if (cardea_ice_send(pc->ice, pc->scratch, len) > 0)
 		f->retransmissions_out++;
+	return TRUE;
+}
+
+/* The peer NACKed video we can no longer resend: what it decodes next
+ * depends on a packet it will never get, and it may not ask for a keyframe
+ * itself soon (aiortc waits for its jitter buffer to overflow). Ask the
+ * plugin on the peer's behalf, as for a PLI from it, rate-limited. */
+static void lost_for_good(cardea_pc *pc, pc_media *m, int mi, gint64 now) {
+	pc_rtcp_media *f = &m->fb;
+	cardea_handle *h = pc->handle;
+	if (!m->video || (f->lost_kf_us != 0 && now - f->lost_kf_us < CARDEA_PC_KEYFRAME_INTERVAL_US))
+		return;
+	f->lost_kf_us = now;
+	f->lost_kf_requests++;
+	CARDEA_LOG(CARDEA_LOG_DBG, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] NACK on mid %s for packets no longer "
+		"kept: asking for a keyframe", pc->sid, pc->hid, m->mid);
+	if (g_atomic_int_get(&pc->active) && h->app && h->plugin->ops.plugin.incoming_keyframe_request)
+		h->plugin->ops.plugin.incoming_keyframe_request(h->app, mi);
 }
 
 /* ---- incoming feedback ---- */
@@ -630,9 +658,12 @@ static void nack_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
 	if (st != CARDEA_RTCP_OK && st != CARDEA_RTCP_ERR_NO_SPACE)
 		return;
 	pc_media *m = NULL;
+	int mi = -1;
 	for (int i = 0; i < PC_MAX_MLINES && m == NULL; i++)
-		if (pc->media[i].active && pc->media[i].send && pc->media[i].local_ssrc == fb.media_ssrc)
+		if (pc->media[i].active && pc->media[i].send && pc->media[i].local_ssrc == fb.media_ssrc) {
 			m = &pc->media[i];
+			mi = i;
+		}
 	if (m == NULL)
 		return;
 	pc_rtcp_media *f = &m->fb;
@@ -644,8 +675,11 @@ static void nack_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
 		return;
 	}
 	gint64 now = g_get_monotonic_time(), rtt = rtt_for(pc, m);
+	gboolean gone = FALSE;
 	for (size_t k = 0; k < n; k++)
-		resend(pc, m, seqs[k], now, rtt);
+		gone |= !resend(pc, m, seqs[k], now, rtt);
+	if (gone)
+		lost_for_good(pc, m, mi, now);
 }
 
 gboolean cardea_pc_rtcp_feedback_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
@@ -752,6 +786,7 @@ void cardea_pc_rtcp_info_media(cardea_pc *pc, int mi, json_t *out) {
 	json_object_set_new(out, "firs_out", json_integer((json_int_t)f->firs_out));
 	json_object_set_new(out, "keyframe_requests_suppressed", json_integer((json_int_t)f->kf.suppressed));
 	json_object_set_new(out, "slowlinks", json_integer((json_int_t)f->slowlinks));
+	json_object_set_new(out, "keyframes_for_lost_nacks", json_integer((json_int_t)f->lost_kf_requests));
 	if (m->rstats.init) {
 		gint64 lost = (gint64)cardea_rtp_recv_stats_expected(&m->rstats) - (gint64)m->rstats.received;
 		json_object_set_new(out, "lost_in", json_integer(MAX(lost, 0)));

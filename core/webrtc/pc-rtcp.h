@@ -61,6 +61,10 @@ typedef struct pc_rtcp_media {
 	guint64 lost_in;                         /* seqs found missing when they should have arrived */
 	guint64 plis_out, firs_out;               /* keyframe requests we sent, by kind */
 	guint64 slowlinks;
+	/* NACKs for packets we can no longer resend: the plugin is asked for a
+	 * keyframe for this peer, at most once per CARDEA_PC_KEYFRAME_INTERVAL_US. */
+	gint64 lost_kf_us;                       /* last such request, 0 = never */
+	guint64 lost_kf_requests;                /* such requests made */
 } pc_rtcp_media;
 
 /* Per PeerConnection (loop thread). */

@@ -700,9 +700,11 @@ static gboolean apply_remote(gpointer data) {
 			return G_SOURCE_REMOVE;
 		}
 	} else if (r->restart && pc->ice) {
-		/* DTLS, SRTP and the m-lines carry on; only connectivity is redone. */
-		if (!cardea_ice_restart(pc->ice, r->local_ufrag, r->local_pwd) ||
+		/* DTLS, SRTP and the m-lines carry on; only connectivity is redone,
+		 * on new local ports (ice.h says why a peer's restart needs them). */
+		if (!cardea_ice_restart_new_ports(pc->ice, r->local_ufrag, r->local_pwd) ||
 				!cardea_ice_set_remote_credentials(pc->ice, r->ufrag, r->pwd)) {
+			ice_gathering_done_cb(NULL, pc);
 			pc_end(pc, "ICE failed");
 			return G_SOURCE_REMOVE;
 		}
@@ -910,9 +912,12 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 		pc->remote_ufrag = g_strdup(r->ufrag);
 		pc->remote_pwd = g_strdup(r->pwd);
 	}
-	if (fresh) {
+	if (fresh || restart) {
+		/* The answer waits for (or trickles) the candidates gathered anew. */
 		pc->gathering_done = FALSE;
 		g_ptr_array_set_size(pc->local_candidates, 0);
+	}
+	if (fresh) {
 		memset(pc->local_ssrcs, 0, sizeof(pc->local_ssrcs));
 		memset(pc->local_rtx_ssrcs, 0, sizeof(pc->local_rtx_ssrcs));
 		pc->full_trickle = cardea_gw->settings.full_trickle && !json_is_false(trickle);

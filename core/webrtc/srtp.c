@@ -3,6 +3,7 @@
 #include <srtp2/srtp.h>
 #include "cardea/module.h"
 #include "webrtc/srtp.h"
+#include "webrtc/srtp-fast.h"
 #include "cardea/srtp.h"
 
 G_DEFINE_QUARK(cardea-srtp-error-quark, cardea_srtp_error)
@@ -33,6 +34,7 @@ struct cardea_srtp {
 	cardea_srtp_suite suite;
 	srtp_t out;                     /* owned, NULL when created without a tx key */
 	srtp_t in;                      /* owned, NULL when created without an rx key */
+	cardea_srtp_fast *fast;         /* owned: RTP protect without libsrtp (srtp-fast.h); NULL = libsrtp */
 	guint rtp_overhead, rtcp_overhead;
 	/* Written by the owning thread only (relaxed stores), read by anyone. */
 	cardea_srtp_stats stats;
@@ -194,6 +196,9 @@ cardea_srtp *cardea_srtp_new(cardea_srtp_suite suite, const guint8 *tx_key_salt,
 		cardea_srtp_free(s);
 		return NULL;
 	}
+	/* CARDEA_SRTP_LIBSRTP=1 keeps every protect on libsrtp (A/B benchmarks). */
+	if (tx_key_salt && g_strcmp0(g_getenv("CARDEA_SRTP_LIBSRTP"), "1") != 0)
+		s->fast = cardea_srtp_fast_new(suite, tx_key_salt);
 	return s;
 }
 
@@ -260,7 +265,13 @@ void cardea_srtp_free(cardea_srtp *s) {
 		srtp_dealloc(s->out);
 	if (s->in)
 		srtp_dealloc(s->in);
+	cardea_srtp_fast_free(s->fast);
 	g_free(s);
+}
+
+void cardea_srtp_set_fast(cardea_srtp *s, gboolean on) {
+	if (s && !on)
+		g_clear_pointer(&s->fast, cardea_srtp_fast_free);
 }
 
 cardea_srtp_suite cardea_srtp_get_suite(const cardea_srtp *s) {
@@ -320,10 +331,17 @@ cardea_srtp_result cardea_srtp_protect_rtp(cardea_srtp *s, guint8 *buf, gsize *l
 	if (!s || !buf || !len)
 		return CARDEA_SRTP_ERR_INVALID;
 	cardea_srtp_counters *c = &s->stats.rtp_out;
-	if (!s->out || *len > CARDEA_SRTP_MAX_PACKET || !rtp_header_len(buf, *len))
+	gsize hlen = *len <= CARDEA_SRTP_MAX_PACKET ? rtp_header_len(buf, *len) : 0;
+	if (!s->out || !hlen)
 		return count(c, CARDEA_SRTP_ERR_INVALID);
 	if (cap < *len + s->rtp_overhead)
 		return count(c, CARDEA_SRTP_ERR_NO_SPACE);
+	if (s->fast) {
+		int fr = cardea_srtp_fast_protect(s->fast, buf, len, hlen);
+		if (fr >= 0)
+			return count(c, (cardea_srtp_result)fr);
+		/* -1: an SSRC the fast table has no room for stays on libsrtp. */
+	}
 	int n = (int)*len;
 	cardea_srtp_result r = map_status(srtp_protect(s->out, buf, &n));
 	if (r == CARDEA_SRTP_OK)

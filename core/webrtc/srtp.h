@@ -1,4 +1,5 @@
-/* SRTP/SRTCP sessions for the media core, on top of libsrtp2.
+/* SRTP/SRTCP sessions for the media core, on top of libsrtp2 (RTP protect:
+ * OpenSSL, see srtp-fast.h).
  *
  * A cardea_srtp holds up to two libsrtp sessions: an outbound one (protect,
  * any SSRC we send) and an inbound one (unprotect, any SSRC the peer sends,
@@ -109,6 +110,10 @@ cardea_srtp *cardea_srtp_new_from_b64(const char *suite_name, const char *key_sa
 void cardea_srtp_free(cardea_srtp *s);
 
 cardea_srtp_suite cardea_srtp_get_suite(const cardea_srtp *s);
+/* RTP protect runs on OpenSSL (srtp-fast.h) unless turned off here or by
+ * CARDEA_SRTP_LIBSRTP=1 in the environment at creation; FALSE keeps libsrtp
+ * for every later packet (call it before the first protect: tests). */
+void cardea_srtp_set_fast(cardea_srtp *s, gboolean on);
 
 /* In-place processing. On entry *len is the packet length and buf has `cap`
  * bytes; on success *len is the new length. Unprotect needs no spare room

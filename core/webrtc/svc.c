@@ -372,6 +372,8 @@ bool cardea_svc_info_av1(const cardea_rtp_packet *pkt, int dd_ext, cardea_av1_dd
 			out->intra_layer = true;
 		if (st->target_temporal[dt] == dd.temporal)
 			out->switching_up = true;
+		if (st->target_spatial[dt] == dd.spatial && st->target_temporal[dt] > out->switch_temporal)
+			out->switch_temporal = st->target_temporal[dt];
 	}
 	out->intra_layer |= out->keyframe;
 	out->n_spatial = dd.has_structure ? st->max_spatial + 1 : 0;
@@ -491,6 +493,12 @@ unsigned cardea_svc_selector_process(cardea_svc_selector *s, const cardea_rtp_pa
 		if (s->temporal_target > s->temporal && tid > s->temporal && tid <= s->temporal_target &&
 				((new_picture && info->layer_start && info->switching_up) || new_temporal))
 			s->temporal = tid;
+		/* AV1: a frame that starts decode targets of higher temporal layers
+		 * (their later frames reference nothing before it) lifts the
+		 * temporal layer here, though it is a T0 frame itself. */
+		if (s->temporal_target > s->temporal && new_picture && info->layer_start &&
+				info->switch_temporal > s->temporal)
+			s->temporal = MIN(info->switch_temporal, s->temporal_target);
 	}
 	if (s->spatial != old_spatial)
 		out |= CARDEA_SVC_SPATIAL_CHANGED;
@@ -541,6 +549,155 @@ unsigned cardea_svc_forward(cardea_svc_selector *s, cardea_sim_rewriter *r, card
 		}
 	} else if (out & CARDEA_SIM_SKIPPED) {
 		cardea_sim_rewriter_skip(r, pkt, 0);
+	}
+	return out;
+}
+
+/* ---- header extension id swap ---- */
+
+bool cardea_svc_rtp_extension_swap(cardea_rtp_packet *pkt, int a, int b) {
+	if (a == b)
+		return true;
+	if (pkt == NULL || pkt->buffer == NULL || pkt->length < 12 || !(pkt->buffer[0] & 0x10) ||
+			a <= 0 || b <= 0 || a > 255 || b > 255)
+		return false;
+	uint8_t *p = pkt->buffer;
+	size_t off = 12 + 4 * (size_t)(p[0] & 0x0F);
+	if (off + 4 > pkt->length)
+		return false;
+	uint16_t profile = (uint16_t)((p[off] << 8) | p[off + 1]);
+	size_t end = off + 4 + 4 * (size_t)((p[off + 2] << 8) | p[off + 3]);
+	if (end > pkt->length)
+		return false;
+	bool one_byte = profile == 0xBEDE;
+	if (!one_byte && (profile & 0xFFF0) != 0x1000)
+		return false;
+	if (one_byte && (a > 14 || b > 14))
+		return false;
+	/* Two passes: validate the whole block first, so a malformed one is
+	 * left as it came rather than half rewritten. */
+	for (int pass = 0; pass < 2; pass++) {
+		size_t o = off + 4;
+		while (o < end) {
+			size_t idpos = o;
+			int eid, elen;
+			if (one_byte) {
+				eid = p[o] >> 4;
+				elen = (p[o] & 0x0F) + 1;
+				if (eid == 0) {
+					o++;
+					continue;
+				}
+				if (eid == 15)       /* reserved: the receiver stops reading here too */
+					break;
+				o++;
+			} else {
+				eid = p[o];
+				if (eid == 0) {
+					o++;
+					continue;
+				}
+				if (o + 2 > end)
+					return false;
+				elen = p[o + 1];
+				o += 2;
+			}
+			if (o + (size_t)elen > end)
+				return false;
+			if (pass == 1 && (eid == a || eid == b)) {
+				int to = eid == a ? b : a;
+				if (one_byte)
+					p[idpos] = (uint8_t)((to << 4) | (p[idpos] & 0x0F));
+				else
+					p[idpos] = (uint8_t)to;
+			}
+			o += (size_t)elen;
+		}
+	}
+	return true;
+}
+
+/* ---- simulcast of encrypted payloads ---- */
+
+void cardea_sim_e2ee_init(cardea_sim_e2ee *e, int dd_ext) {
+	memset(e, 0, sizeof(*e));
+	e->dd_ext = dd_ext > 0 && dd_ext < 256 ? dd_ext : 0;
+}
+
+bool cardea_sim_e2ee_frame_info(cardea_sim_e2ee *e, cardea_video_codec codec, const cardea_rtp_packet *pkt,
+		bool switch_pending, cardea_video_frame_info *fi, bool *from_dd) {
+	memset(fi, 0, sizeof(*fi));
+	fi->temporal = fi->spatial = -1;
+	if (from_dd)
+		*from_dd = false;
+	const uint8_t *payload;
+	size_t len;
+	if (e == NULL || !payload_of(pkt, &payload, &len) || len == 0)
+		return false;
+	int sub = pkt->substream;
+	if (sub < 0 || sub >= CARDEA_SIM_MAX_SUBSTREAMS)
+		return false;
+	/* A picture starts with a newer timestamp: nothing of the payload needed. */
+	fi->frame_start = !e->have_ts[sub] || (int32_t)(pkt->timestamp - e->last_ts[sub]) > 0;
+	if (fi->frame_start) {
+		e->have_ts[sub] = true;
+		e->last_ts[sub] = pkt->timestamp;
+	}
+	/* The VP8 descriptor is written by the packetizer, after the frame
+	 * was encrypted: its temporal layer id and sync bit are clear text. */
+	if (codec == CARDEA_VIDEO_CODEC_VP8) {
+		cardea_vp8_descriptor d;
+		if (cardea_vp8_descriptor_parse(payload, len, &d) && d.has_tid) {
+			fi->temporal = d.tid;
+			fi->layer_sync = d.layer_sync;
+		}
+	}
+	const uint8_t *ext;
+	size_t elen;
+	if (e->dd_ext > 0 && cardea_svc_rtp_extension(pkt, e->dd_ext, &ext, &elen)) {
+		e->dd_seen[sub] = true;
+		cardea_av1_dd dd;
+		if (cardea_av1_dd_parse(ext, elen, &e->dd[sub], &dd)) {
+			fi->keyframe = dd.has_structure && dd.start_of_frame;
+			if (fi->temporal < 0 && e->dd[sub].max_temporal > 0) {
+				fi->temporal = dd.temporal;
+				for (int dt = 0; dt < e->dd[sub].n_targets; dt++)
+					if ((dd.switch_mask & (1u << dt)) && e->dd[sub].target_temporal[dt] == dd.temporal)
+						fi->layer_sync = true;
+			}
+		}
+		if (from_dd)
+			*from_dd = true;
+		return true;
+	}
+	if (e->dd_seen[sub]) {
+		/* This sender sends the DD: a packet without it is not a keyframe's first. */
+		if (from_dd)
+			*from_dd = true;
+		return true;
+	}
+	fi->keyframe = fi->frame_start && switch_pending;
+	return true;
+}
+
+unsigned cardea_sim_e2ee_forward(cardea_sim_e2ee *e, cardea_sim_selector *s, cardea_sim_rewriter *r,
+		cardea_video_codec codec, cardea_rtp_packet *pkt, int64_t now_us) {
+	if (e == NULL || s == NULL || r == NULL || pkt == NULL)
+		return 0;
+	cardea_video_frame_info fi;
+	bool from_dd = false;
+	bool ok = cardea_sim_e2ee_frame_info(e, codec, pkt, pkt->substream != s->substream, &fi, &from_dd);
+	unsigned out = cardea_sim_selector_process(s, pkt, ok ? &fi : NULL, now_us);
+	if ((out & CARDEA_SIM_SUBSTREAM_CHANGED) && !from_dd) {
+		/* Switched at a picture that may not be a keyframe: ask for one now. */
+		s->keyframe_asked_us = now_us ? now_us : 1;
+		out |= CARDEA_SIM_NEED_KEYFRAME;
+	}
+	if (out & CARDEA_SIM_RELAY) {
+		if (!cardea_sim_rewriter_rewrite(r, pkt, pkt->substream, codec, now_us))
+			out &= ~(unsigned)CARDEA_SIM_RELAY;
+	} else if (out & CARDEA_SIM_SKIPPED) {
+		cardea_sim_rewriter_skip(r, pkt, pkt->substream);
 	}
 	return out;
 }

@@ -502,18 +502,25 @@ static char *publisher_answer(const char *offer_text, const vr_props *props, con
 			if (rx && orx->fmtp)
 				cardea_sdp_payload_set_fmtp(ans, rx, orx->fmtp);
 		}
-		cardea_sdp_ext exts[4] = { CARDEA_SDP_EXT_MID, CARDEA_SDP_EXT_ABS_SEND_TIME, 0, 0 };
+		/* Video takes the Dependency Descriptor when offered (as Janus):
+		 * AV1 SVC layers are only readable from it, and for e2ee simulcast
+		 * it is the one clear-text keyframe signal (subscriber.c). */
+		cardea_sdp_ext exts[5] = { CARDEA_SDP_EXT_MID, CARDEA_SDP_EXT_ABS_SEND_TIME, 0, 0, 0 };
 		int n = 2;
 		if (props->transport_wide_cc_ext)
 			exts[n++] = CARDEA_SDP_EXT_TRANSPORT_WIDE_CC;
 		if (ps->type == VR_AUDIO && props->audiolevel_ext)
 			exts[n++] = CARDEA_SDP_EXT_AUDIO_LEVEL;
+		if (ps->type == VR_VIDEO)
+			exts[n++] = CARDEA_SDP_EXT_DEPENDENCY_DESCRIPTOR;
 		for (int k = 0; k < n; k++) {
 			guint id = cardea_sdp_find_extmap(om, exts[k]);
 			if (id && cardea_sdp_find_extmap(m, exts[k]) == 0)
 				cardea_sdp_extmap_add(ans, m, id, cardea_sdp_ext_uri(exts[k]));
 			if (id && exts[k] == CARDEA_SDP_EXT_AUDIO_LEVEL)
 				ps->level_ext = (int)id;
+			if (id && exts[k] == CARDEA_SDP_EXT_DEPENDENCY_DESCRIPTOR)
+				ps->dd_ext = (int)id;
 		}
 		m->rtcp_mux = TRUE;
 	}

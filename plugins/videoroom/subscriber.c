@@ -59,6 +59,8 @@ static void sim_sync(vr_sstream *ss) {
 		/* A switch or a resume: the next packet starts a new base. */
 		cardea_sim_rewriter_rebase(&ss->rw);
 	}
+	/* Its DD structures and timestamps belong to the feed before a switch. */
+	cardea_sim_e2ee_init(&ss->e2ee, 0);
 	if (ss->substreams > 1) {
 		gint st = g_atomic_int_get(&ss->substream_target), tt = g_atomic_int_get(&ss->temporal_target);
 		cardea_sim_selector_set_substream(&ss->sel, st >= 0 ? st : ss->substreams - 1);
@@ -106,7 +108,14 @@ void vr_subscriber_relay(vr_subscriber *sub, int sidx, const cardea_rtp_packet *
 	out.mindex = sidx;
 	sim_sync(ss);
 	if (ss->substreams > 1 && ps->type == VR_VIDEO) {
-		unsigned r = cardea_sim_forward(&ss->sel, &ss->rw, ss->vcodec, &out, now);
+		unsigned r;
+		if (src->e2ee) {
+			/* Encrypted payloads: no keyframe flag to read (svc.h). */
+			ss->e2ee.dd_ext = ps->dd_ext;
+			r = cardea_sim_e2ee_forward(&ss->e2ee, &ss->sel, &ss->rw, ss->vcodec, &out, now);
+		} else {
+			r = cardea_sim_forward(&ss->sel, &ss->rw, ss->vcodec, &out, now);
+		}
 		if (r & CARDEA_SIM_NEED_KEYFRAME)
 			vr_core->send_keyframe_request(src->app, pkt->mindex);
 		if (r & CARDEA_SIM_SUBSTREAM_CHANGED) {
@@ -122,7 +131,13 @@ void vr_subscriber_relay(vr_subscriber *sub, int sidx, const cardea_rtp_packet *
 		return;
 	}
 	if (ss->svc && ps->type == VR_VIDEO) {
+		ss->svc_sel.av1_dd_ext = ps->dd_ext;
 		unsigned r = cardea_svc_forward(&ss->svc_sel, &ss->rw, ss->vcodec, &out, now);
+		/* AV1: the receiver's decoder reads the DD under the id it was
+		 * offered; a feed switched to may have sent it under another. */
+		if ((r & CARDEA_SIM_RELAY) && ss->vcodec == CARDEA_VIDEO_CODEC_AV1 && ss->dd_ext > 0 &&
+				ps->dd_ext != ss->dd_ext && !cardea_svc_rtp_extension_swap(&out, ps->dd_ext, ss->dd_ext))
+			r &= ~(unsigned)CARDEA_SIM_RELAY;
 		if (r & CARDEA_SIM_NEED_KEYFRAME)
 			vr_core->send_keyframe_request(src->app, pkt->mindex);
 		if (r & (CARDEA_SVC_SPATIAL_CHANGED | CARDEA_SIM_TEMPORAL_CHANGED)) {
@@ -168,9 +183,11 @@ void vr_subscriber_keyframe_request(vr_subscriber *sub, int mindex) {
 /* ---- offer ---- */
 
 /* Caller holds sub->mutex. The media description of our offer; the core
- * adds ICE, DTLS, SSRCs and BUNDLE. No header extensions: publishers'
- * packets are relayed with their own extension ids, which must not be
- * read as ours (the receiver demuxes by SSRC). */
+ * adds ICE, DTLS, SSRCs and BUNDLE. Publishers' packets are relayed with
+ * their own extension ids, which must not be read as ours (the receiver
+ * demuxes by SSRC), so the only extension offered is the AV1 Dependency
+ * Descriptor of an SVC stream, under the feed's own id: the receiver's AV1
+ * depacketizer needs it to tell the layer frames apart. */
 static char *build_offer(vr_subscriber *sub) {
 	cardea_sdp *sdp = cardea_sdp_new();
 	for (int i = 0; i < sub->n_streams; i++) {
@@ -197,6 +214,8 @@ static char *build_offer(vr_subscriber *sub) {
 			cardea_sdp_payload_add_fb(sdp, p, "ccm", "fir");
 			cardea_sdp_payload_add_fb(sdp, p, "goog-remb", NULL);
 		}
+		if (ss->svc && ss->vcodec == CARDEA_VIDEO_CODEC_AV1 && ss->dd_ext > 0)
+			cardea_sdp_extmap_add(sdp, m, (guint)ss->dd_ext, CARDEA_AV1_DD_EXT_URI);
 		m->direction = CARDEA_SDP_DIR_SENDONLY;
 		if (sub->use_msid && ss->feed) {
 			char *track = g_strdup_printf("%s-%d", ss->feed->id, ss->feed_mindex);
@@ -324,9 +343,8 @@ static int add_entry(vr_subscriber *sub, json_t *entry, vr_reply *r) {
 		vr_publisher_unref(feed);
 		return -1;
 	}
-	/* SVC layer selection needs the payload (VP9) to say the layers; AV1
-	 * needs the Dependency Descriptor, which publishers do not negotiate
-	 * yet, so AV1 is forwarded whole. */
+	/* SVC layer selection needs the payload (VP9) or the Dependency
+	 * Descriptor (AV1) to say the layers: AV1 without one is forwarded whole. */
 	g_mutex_lock(&sub->room->mutex);
 	gboolean room_svc = sub->room->props.video_svc;
 	g_mutex_unlock(&sub->room->mutex);
@@ -373,7 +391,9 @@ static int add_entry(vr_subscriber *sub, json_t *entry, vr_reply *r) {
 		ss->substream_target = json_is_integer(sst) ? (gint)CLAMP(json_integer_value(sst), 0, 2) : -1;
 		ss->temporal_target = json_is_integer(tmp) ? (gint)CLAMP(json_integer_value(tmp), 0, 2) : -1;
 		ss->substream = ss->temporal = -1;
-		ss->svc = room_svc && ps->svc && ps->substreams <= 1 && ps->vcodec == CARDEA_VIDEO_CODEC_VP9;
+		ss->svc = room_svc && ps->svc && ps->substreams <= 1 && (ps->vcodec == CARDEA_VIDEO_CODEC_VP9 ||
+			(ps->vcodec == CARDEA_VIDEO_CODEC_AV1 && ps->dd_ext > 0));
+		ss->dd_ext = ss->svc && ps->vcodec == CARDEA_VIDEO_CODEC_AV1 ? ps->dd_ext : 0;
 		ss->spatial_target = json_is_integer(sl) ? (gint)json_integer_value(sl) : -1;
 		ss->temporal_layer_target = json_is_integer(tl) ? (gint)json_integer_value(tl) : -1;
 		ss->spatial_layer = ss->temporal_layer = -1;

@@ -175,6 +175,7 @@ typedef struct vr_pstream {
 	volatile gint muted;            /* moderate */
 	gboolean svc;                   /* VP9/AV1 in a video_svc room: reported as "svc" */
 	volatile gint paused;           /* the publisher's configure streams[].send = false: not relayed */
+	int dd_ext;                     /* video: the Dependency Descriptor's extension id, 0: not negotiated */
 } vr_pstream;
 
 typedef struct vr_target {
@@ -282,6 +283,13 @@ typedef struct vr_sstream {
 	volatile gint spatial_target, temporal_layer_target;   /* -1 = highest */
 	volatile gint spatial_layer, temporal_layer;           /* what goes out, -1 none yet */
 	cardea_svc_selector svc_sel;    /* media thread of the feed only */
+	/* AV1 SVC: the Dependency Descriptor id offered to the subscriber (the
+	 * feed's at subscription), 0: none. Packets of a feed with another id
+	 * get theirs swapped to it (cardea_svc_rtp_extension_swap). */
+	int dd_ext;
+	/* Simulcast from an e2ee publisher: switch points without the payload
+	 * (cardea_sim_e2ee); media thread of the feed only, reset by sim_sync. */
+	cardea_sim_e2ee e2ee;
 } vr_sstream;
 
 struct vr_subscriber {

@@ -16,7 +16,10 @@ Environment: CARDEA_PREFIX / CARDEA_BUILD (as for the integration tests),
 BENCH_REPEAT (3), BENCH_GW_CPU / BENCH_LOAD_CPU (taskset CPU lists, default
 "0" and "1": the gateway and the load tool on different cores; "" = not
 pinned), BENCH_LOAD_THREADS (cardea-load worker threads, 2), BENCH_JSON
-(a file to write every run's figures to), BENCH_TARGETS ("janus cardea").
+(a file to write every run's figures to), BENCH_TARGETS ("janus cardea";
+also "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
+protect and nice_agent_send, set through the gateway's environment only, for
+A/B runs of the same build).
 """
 
 import json
@@ -39,6 +42,10 @@ LOAD_CPU = os.environ.get("BENCH_LOAD_CPU", "1")
 TARGETS = os.environ.get("BENCH_TARGETS", "janus cardea").split()
 LOAD_THREADS = os.environ.get("BENCH_LOAD_THREADS", "2")
 LOSS_OK = 0.5   # percent: "held" means less loss than this
+# Gateway-only environment per target (the load tool keeps its own).
+TARGET_ENV = {
+	"cardea-old": {"CARDEA_SRTP_LIBSRTP": "1", "CARDEA_ICE_NICE_SEND": "1"},
+}
 
 # name: (default Ns, cardea-load arguments for N, what it is)
 SCENARIOS = {
@@ -79,9 +86,19 @@ class BenchGateway(gateway.Gateway):
 
 
 def run_once(target, scen, n, seconds):
-	gw = BenchGateway(flavor=target, debug_level=2, session_timeout=120,
-		wrapper=["taskset", "-c", GW_CPU] if GW_CPU else [])
-	gw.start()
+	gw = BenchGateway(flavor="cardea" if target.startswith("cardea") else target, debug_level=2,
+		session_timeout=120, wrapper=["taskset", "-c", GW_CPU] if GW_CPU else [])
+	extra = TARGET_ENV.get(target, {})
+	saved = {k: os.environ.get(k) for k in extra}
+	os.environ.update(extra)
+	try:
+		gw.start()
+	finally:
+		for k, v in saved.items():
+			if v is None:
+				os.environ.pop(k, None)
+			else:
+				os.environ[k] = v
 	try:
 		out_json = gw.dir / "load.json"
 		cmd = (["taskset", "-c", LOAD_CPU] if LOAD_CPU else []) + [str(LOAD), "--url", gw.ws_url,
@@ -174,7 +191,7 @@ def main():
 	summary = {t: {"cpu": [], "rss": [], "p50": [], "p99": [], "join": [], "held": []} for t in TARGETS}
 	print(f"# machine: {os.cpu_count()} cores, gateway on CPU {GW_CPU}, cardea-load on CPU {LOAD_CPU}; "
 		f"{REPEAT} alternating runs of {seconds} s each")
-	print(f"{'scenario':10} {'gateway':7} {'subPCs':>6} {'pkt/s':>8} {'loss%':>7} {'cpu_us/pkt':>10} "
+	print(f"{'scenario':10} {'gateway':10} {'subPCs':>6} {'pkt/s':>8} {'loss%':>7} {'cpu_us/pkt':>10} "
 		f"{'rss_KB/sub':>10} {'p50_ms':>7} {'p99_ms':>7} {'join_p50':>8} {'join_p99':>8}")
 	for scen in scens:
 		# N "" or "-" = the scenario's default list
@@ -194,13 +211,13 @@ def main():
 			for t in TARGETS:
 				rs = runs[t]
 				if not rs:
-					print(f"{scen + ' N=' + str(n):10} {t:7} no successful run")
+					print(f"{scen + ' N=' + str(n):10} {t:10} no successful run")
 					continue
 				pps = statistics.median([r["packets"] / r["window_s"] for r in rs])
 				loss = med(rs, "loss_pct")
 				row = dict(cpu=med(rs, "gateway_cpu_per_pkt_us"), rss=med(rs, "gateway_rss_per_sub_kb"),
 					p50=med(rs, "delay_p50_ms"), p99=med(rs, "delay_p99_ms"), join=med(rs, "join_p50_ms"))
-				print(f"{scen + ' N=' + str(n):10} {t:7} {med(rs, 'subscriber_pcs') or 0:6.0f} {pps:8.0f} "
+				print(f"{scen + ' N=' + str(n):10} {t:10} {med(rs, 'subscriber_pcs') or 0:6.0f} {pps:8.0f} "
 					f"{fmt(loss, 3):>7} {fmt(row['cpu']):>10} {fmt(row['rss'], 1):>10} {fmt(row['p50'], 3):>7} "
 					f"{fmt(row['p99'], 3):>7} {fmt(row['join'], 1):>8} {fmt(med(rs, 'join_p99_ms'), 1):>8}")
 				for k in ("cpu", "rss", "p50", "p99", "join"):
@@ -217,10 +234,10 @@ def main():
 			return max(v) if v else None
 		return statistics.median(v) if v else None
 
-	parts = []
-	for key, k in (("cpu_per_pkt", "cpu"), ("rss_per_sub", "rss"), ("max_subs", "held"), ("p99_delay", "p99"),
-			("join", "join")):
-		parts.append(f"{key}={ratio(agg('cardea', k), agg('janus', k))}")
+	keys = (("cpu_per_pkt", "cpu"), ("rss_per_sub", "rss"), ("max_subs", "held"), ("p99_delay", "p99"), ("join", "join"))
+	if "cardea-old" in TARGETS:   # the A/B of this build's optimisations (not the issue's line)
+		print("cardea/cardea-old " + " ".join(f"{key}={ratio(agg('cardea', k), agg('cardea-old', k))}" for key, k in keys))
+	parts = [f"{key}={ratio(agg('cardea', k), agg('janus', k))}" for key, k in keys]
 	print("cardea/janus " + " ".join(parts))
 	return 0
 

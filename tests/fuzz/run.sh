@@ -22,7 +22,7 @@ BUILD="${CARDEA_FUZZ_BUILD:-$REPO/_build-fuzz}"
 LOGS="$REPO/logs/fuzz"
 RUNS="${1:-20000}"
 shift $(( $# > 0 ? 1 : 0 ))
-TARGETS="${*:-sdp rtp rtcp api jcfg}"
+TARGETS="${*:-sdp rtp rtcp api jcfg svc}"
 TIME="${CARDEA_FUZZ_TIME:-60}"
 SEED="${CARDEA_FUZZ_SEED:-1}"
 

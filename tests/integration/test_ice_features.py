@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from aiortc import RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
+from aioice import Candidate
+from aioice.ice import CandidatePair
 
 import gateway as gwmod
 from apiclient import open_api, open_admin
@@ -235,7 +237,14 @@ async def test_ice_restart_keeps_media(plain_gw):
 			assert sdp_attr(ans2, "ice-pwd") != sdp_attr(ans1, "ice-pwd")
 			assert sdp_attr(ans2, "fingerprint") == sdp_attr(ans1, "fingerprint")
 			conn.remote_username, conn.remote_password = sdp_attr(ans2, "ice-ufrag"), sdp_attr(ans2, "ice-pwd")
-			await conn.check_start(conn._nominated[1])
+			# A restart the peer asked for gets new local ports (core/webrtc/ice.h):
+			# the nominating check goes from our socket to the new candidate.
+			old_ports = {Candidate.from_sdp(c[len("candidate:"):]).port for c in candidates(ans1)}
+			new = [Candidate.from_sdp(c[len("candidate:"):]) for c in candidates(ans2)]
+			assert new and not old_ports & {c.port for c in new}, (ans1, ans2)
+			pair = CandidatePair(conn._nominated[1].protocol, new[0])
+			conn._check_list.append(pair)
+			await conn.check_start(pair)
 			deadline = time.monotonic() + 10
 			while True:
 				n0, info = await packets_in(admin, sid, hid)

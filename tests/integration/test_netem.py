@@ -21,12 +21,16 @@ import time
 from pathlib import Path
 
 import pytest
+import websockets
 
 import gateway as gwmod
 from apiclient import open_api, open_admin
 from netns import NetLab, frame_loss
 
 ECHO = "janus.plugin.echotest"
+# handle_info video counters printed with the measurements (pytest -s)
+STAT_KEYS = ("nacks_out", "retransmissions_in", "nacks_in", "retransmissions_out", "retransmission_misses",
+	"keyframe_requests_in", "keyframes_for_lost_nacks", "plis_out")
 
 pytestmark = [pytest.mark.cardea_only,
 	pytest.mark.skipif(NetLab.available() is not None, reason=f"netns: {NetLab.available()}")]
@@ -50,10 +54,25 @@ def lab(gateway_factory):
 	lab.close()
 
 
+async def connect_ws(gw, timeout=10):
+	"""The Janus API over WebSocket. gateway.wait_ready() checks the ws port
+	with a TCP connect, which the relay's forwarder accepts before the daemon
+	(in its namespace) listens there: the first handshakes of a fresh daemon
+	can be cut (seen on a loaded machine), so retry those."""
+	deadline = time.monotonic() + timeout
+	while True:
+		try:
+			return await open_api(gw, "ws").factory()
+		except (OSError, EOFError, websockets.exceptions.InvalidMessage):
+			if time.monotonic() > deadline:
+				raise
+			await asyncio.sleep(0.1)
+
+
 async def echo_call(lab, gw):
 	"""Session + echotest handle + negotiated peer in the client namespace.
 	Returns (api, sid, hid, peer); media is flowing (first frames decoded)."""
-	api = await open_api(gw, "ws").factory()
+	api = await connect_ws(gw)
 	sid = await api.create()
 	hid = await api.attach(sid, ECHO)
 	peer = await lab.peer()
@@ -85,14 +104,12 @@ async def hang_up(api, sid, peer):
 	await api.close()
 
 
-# Known failing (reported to the lead): the threshold is the issue's and stays.
-# Measured 0/601 frames lost in some runs and 6-30% in others on the loaded
-# VM; unrepaired holes come from retransmission misses (packets asked for
-# after the history window; core/webrtc/pc-rtcp.c now keeps 5 RTT instead of
-# 2) and from uplink gaps the gateway repairs later than the subscriber's
-# single NACK round (aiortc re-NACKs only on its next gap, then stalls its
-# 128-packet jitter buffer ~1.7 s). Not a pass until it passes.
-@pytest.mark.xfail(reason="NACK/RTX under 5% loss both ways not yet < 1% frames lost", strict=False)
+# Both halves of the repair must hold for aiortc, which NACKs a hole again
+# only when it sees its next gap and whose 128-packet jitter buffer waits on
+# any hole until it overflows (~2 s of this video): the gateway NACKs the
+# publisher at once and then every RTT (nack.c), and keeps what it sent long
+# enough (pc-rtcp.c: >= 2 s, bounded by the slots) to answer the subscriber's
+# later rounds. With the old 5 RTT history 3-31% of the frames were lost.
 @pytest.mark.timeout_s(120)
 async def test_random_loss_recovered_by_nack(lab, gateway_factory, plugdir):
 	"""5% random loss each way and 100 ms RTT: < 1% of the frames lost."""
@@ -113,10 +130,15 @@ async def test_random_loss_recovered_by_nack(lab, gateway_factory, plugdir):
 	up, down = relay["up"], relay["down"]
 	report = (f"lost {lost}/{expected} frames (missing {missing[:20]}); relay up {up} down {down}; "
 		f"gateway video stats {info}")
+	print(f"netem random loss: lost {lost}/{expected} ({100.0 * lost / max(expected, 1):.2f}%); "
+		+ ", ".join(f"{k} {info.get(k)}" for k in STAT_KEYS))
 	# the impairment really happened: about 5% of the packets each way
 	for d in (up, down):
 		assert 0.03 < d["dropped"] / (d["dropped"] + d["forwarded"]) < 0.08, report
-	assert expected > 20 * 25, report      # ~30 fps for 20 s
+	# ~30 fps for 20 s; aiortc's encoder (Python, same process as its
+	# decoder) falls behind on a loaded machine (10-16 fps seen at load 11
+	# on 2 cores), which changes nothing here but the sample size
+	assert expected > 20 * 5, report
 	# the gateway did both halves of NACK/RTX
 	assert info["nacks_out"] > 0 and info["retransmissions_in"] > 0, report
 	assert info["nacks_in"] > 0 and info["retransmissions_out"] > 0, report
@@ -124,12 +146,13 @@ async def test_random_loss_recovered_by_nack(lab, gateway_factory, plugdir):
 	assert gw.alive()
 
 
-# Known failing: measured 1.5-1.7 s. aiortc asks for a keyframe only when its
-# jitter buffer overflows (128 packets); the gateway would have to request
-# the keyframe itself when a subscriber's NACKs miss its history.
-@pytest.mark.xfail(reason="recovery after a 30% burst takes ~1.5 s, not < 1 s", strict=False)
+# aiortc asks for a keyframe only when its jitter buffer overflows (128
+# packets, ~2 s here), and after the burst it sees no new gap to NACK again
+# on: video comes back in time only if every hole is repaired. The gateway
+# keeps answering NACKs for >= 2 s and asks for a keyframe itself for what it
+# can no longer repair (pc-rtcp.c lost_for_good, nack.c expiry).
 @pytest.mark.timeout_s(120)
-async def test_burst_loss_recovers_via_pli(lab, gateway_factory, plugdir):
+async def test_burst_loss_recovers(lab, gateway_factory, plugdir):
 	"""A 2 s burst of 30% loss: video decodes again within 1 s after it."""
 	gw = lab.start_gateway(gateway_factory, args=["-P", str(plugdir)])
 	await lab.impair(dir="both", delay_ms=25)
@@ -150,12 +173,20 @@ async def test_burst_loss_recovers_via_pli(lab, gateway_factory, plugdir):
 	report = f"decoded after burst: {after[:5]}...; stats before {before} after {info}"
 	assert after, "nothing decoded after the burst: " + report
 	recovered = after[0][1] - t_end
+	print(f"netem burst: recovered {recovered:.2f}s after the burst; "
+		+ ", ".join(f"{k} {info.get(k, 0) - before.get(k, 0)}" for k in STAT_KEYS))
 	assert recovered < 1.0, f"video came back {recovered:.2f}s after the burst; " + report
 	# from then on it keeps flowing: nothing sent 1 s after the burst is lost
 	lost, expected, missing = frame_loss(st["sent"], st["frames"], t_end + 1.0, st["now"] - 1.0)
 	assert expected > 40 and lost == 0, f"lost {missing} of {expected} after recovery; " + report
-	# keyframe requests went through the gateway (subscriber PLI -> publisher)
-	assert info["keyframe_requests_in"] + info["plis_out"] > before["keyframe_requests_in"] + before["plis_out"], report
+	# the gateway repaired both legs (publisher -> gateway, gateway -> subscriber)
+	for k in ("nacks_out", "retransmissions_in", "nacks_in", "retransmissions_out"):
+		assert info[k] > before[k], f"{k} did not grow; " + report
+	# a keyframe request from the subscriber, or one the gateway made for it
+	# (NACKs it could not answer any more), reached the publisher
+	if info["keyframe_requests_in"] + info["keyframes_for_lost_nacks"] > \
+			before["keyframe_requests_in"] + before["keyframes_for_lost_nacks"]:
+		assert info["plis_out"] > before["plis_out"], report
 	assert gw.alive()
 
 

@@ -75,6 +75,9 @@ static void test_tracker_retries_and_age(void) {
 	g_assert_cmpuint(due(&t, now, 20 * MS, out), ==, 0);
 	g_assert_cmpuint(t.count, ==, 0);
 	g_assert_cmpuint(t.expired, ==, 1);
+	/* Given up on: nobody downstream gets it, a keyframe is wanted (once). */
+	g_assert_true(cardea_nack_tracker_take_keyframe_request(&t));
+	g_assert_false(cardea_nack_tracker_take_keyframe_request(&t));
 	/* Age: a loss older than max_age is dropped even with retries left. */
 	cardea_nack_tracker_received(&t, 5, 1000 * MS);
 	g_assert_cmpuint(due(&t, 1000 * MS, 200 * MS, out), ==, 1);
@@ -83,6 +86,7 @@ static void test_tracker_retries_and_age(void) {
 	g_assert_cmpuint(due(&t, 1501 * MS, 1 * MS, out), ==, 0);
 	g_assert_cmpuint(t.count, ==, 0);
 	g_assert_cmpuint(t.expired, ==, 2);
+	g_assert_true(cardea_nack_tracker_take_keyframe_request(&t));
 	/* A packet arriving after its entry expired is just old. */
 	g_assert_cmpint(cardea_nack_tracker_received(&t, 4, 1600 * MS), ==, CARDEA_NACK_OLD);
 }
@@ -238,11 +242,22 @@ static void test_rtx_buffer(void) {
 	g_assert_cmpint(cardea_rtx_buffer_get(&b, 65510, 200 * MS, 0, &p, &len), ==, CARDEA_RTX_MISS);
 	g_assert_cmpint(cardea_rtx_buffer_get(&b, (uint16_t)(65500 + 71), 200 * MS, 0, &p, &len), ==, CARDEA_RTX_MISS);
 	g_assert_cmpint(cardea_rtx_buffer_get(&b, (uint16_t)(65500 + 72), 200 * MS, 0, &p, &len), ==, CARDEA_RTX_HIT);
+	/* Overwritten by a later seq: gone for good. */
+	g_assert_true(cardea_rtx_buffer_gone(&b, 65510, 200 * MS));
+	g_assert_true(cardea_rtx_buffer_gone(&b, (uint16_t)(65500 + 71), 200 * MS));
+	g_assert_false(cardea_rtx_buffer_gone(&b, (uint16_t)(65500 + 72), 200 * MS));
 	/* Never stored. */
 	g_assert_cmpint(cardea_rtx_buffer_get(&b, 1000, 200 * MS, 0, &p, &len), ==, CARDEA_RTX_MISS);
+	/* ... and later than anything sent (slot 1000 & 127 holds 104): not
+	 * sent yet, maybe still coming, not gone. Seq 200 is past the end
+	 * too (the newest is 163), its slot holds seq 72. */
+	g_assert_false(cardea_rtx_buffer_gone(&b, 1000, 200 * MS));
+	g_assert_false(cardea_rtx_buffer_gone(&b, 200, 200 * MS));
 	/* Too old: stored at 73 ms, asked at 274 ms. */
 	g_assert_cmpint(cardea_rtx_buffer_get(&b, (uint16_t)(65500 + 73), 273 * MS, 0, &p, &len), ==, CARDEA_RTX_HIT);
 	g_assert_cmpint(cardea_rtx_buffer_get(&b, (uint16_t)(65500 + 74), 274 * MS + 1, 0, &p, &len), ==, CARDEA_RTX_TOO_OLD);
+	g_assert_true(cardea_rtx_buffer_gone(&b, (uint16_t)(65500 + 74), 274 * MS + 1));
+	g_assert_false(cardea_rtx_buffer_gone(&b, (uint16_t)(65500 + 74), 274 * MS));
 	/* Throttle: 130 was resent at 200 ms; RTT 30 ms. */
 	g_assert_cmpint(cardea_rtx_buffer_get(&b, 130, 229 * MS, 30 * MS, &p, &len), ==, CARDEA_RTX_THROTTLED);
 	g_assert_cmpint(cardea_rtx_buffer_get(&b, 130, 230 * MS, 30 * MS, &p, &len), ==, CARDEA_RTX_HIT);

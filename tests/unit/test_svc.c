@@ -728,6 +728,429 @@ static void test_rtp_extension(void) {
 	g_assert_false(cardea_svc_rtp_extension(&p, 5, &data, &len));
 }
 
+/* ---- AV1 L3T3 through the selector ---- */
+
+/* A DD whose structure is LxTy: template (s, t) at index s * y + t; one
+ * decode target per (S, T) at index s * y + t. DTIs as libwebrtc's full
+ * SVC structures: a template is in the targets at or above its layers; T0
+ * templates are switch points for all of them, Tn templates (n > 0) are
+ * required / discardable, never switch points. */
+static size_t dd_structure_lxty(uint8_t *out, int sp, int tp, int template_index, bool sof, bool eof, uint16_t frame) {
+	memset(out, 0, 96);
+	bitw w = { out, 0 };
+	put(&w, sof, 1);
+	put(&w, eof, 1);
+	put(&w, (uint32_t)template_index, 6);
+	put(&w, frame, 16);
+	put(&w, 1, 1);
+	put(&w, 0, 4);
+	put(&w, 0, 6);              /* template_id_offset */
+	put(&w, (uint32_t)(sp * tp - 1), 5);
+	for (int s = 0; s < sp; s++)
+		for (int t = 0; t < tp; t++)
+			put(&w, t < tp - 1 ? 1 : s < sp - 1 ? 2 : 3, 2);
+	for (int s = 0; s < sp; s++)
+		for (int t = 0; t < tp; t++)
+			for (int ds = 0; ds < sp; ds++)
+				for (int dt = 0; dt < tp; dt++)
+					put(&w, s > ds || t > dt ? 0 : t == 0 ? 2 : t == dt ? 1 : 3, 2);
+	for (int k = 0; k < sp * tp; k++) {
+		put(&w, 1, 1);
+		put(&w, 0, 4);
+		put(&w, 0, 1);
+	}
+	/* chain_cnt = ns(dt_cnt + 1) = 0 */
+	int width = 0;
+	for (uint32_t x = (uint32_t)(sp * tp + 1); x; x >>= 1)
+		width++;
+	put(&w, 0, width - 1);
+	put(&w, 1, 1);
+	for (int s = 0; s < sp; s++) {
+		put(&w, (160u << s) - 1, 16);
+		put(&w, (120u << s) - 1, 16);
+	}
+	return (w.pos + 7) / 8;
+}
+
+typedef struct av1_stream {
+	cardea_svc_selector sel;
+	cardea_sim_rewriter rw;
+	uint16_t seq, frame, last_out;
+	bool have_out;
+	int64_t now;
+} av1_stream;
+
+/* One L3T3 picture `pic` (temporal pattern T0 T2 T1 T2), spatial layers
+ * 0..n_sid-1, one packet each, the marker on the last one sent; the DD
+ * carries the structure when `key`. Returns the bits of each packet in
+ * r[sid]; relayed[sid] / marker[sid] what went out. */
+static void av1_picture(av1_stream *st, int pic, int n_sid, bool key, unsigned *r, bool *relayed, bool *marker) {
+	static const int pattern[4] = { 0, 2, 1, 2 };
+	int tid = key ? 0 : pattern[pic % 4];
+	uint32_t ts = 5000 + 3000u * (uint32_t)pic;
+	for (int sid = 0; sid < n_sid; sid++) {
+		uint8_t dd[96], buf[256];
+		size_t ddlen = 3;
+		if (key && sid == 0) {
+			ddlen = dd_structure_lxty(dd, 3, 3, 0, true, true, st->frame);
+		} else {
+			dd[0] = (uint8_t)(0xC0 | (sid * 3 + tid));   /* template id offset 0 */
+			dd[1] = (uint8_t)(st->frame >> 8);
+			dd[2] = (uint8_t)st->frame;
+		}
+		st->frame++;
+		size_t n = av1_packet(buf, st->seq, ts, sid == n_sid - 1, dd, ddlen);
+		cardea_rtp_packet p = { .buffer = buf, .length = (uint16_t)n, .header_len = (uint16_t)(16 + 4 * buf[15]),
+			.seq = st->seq++, .timestamp = ts, .marker = sid == n_sid - 1, .video = true, .ssrc = 0x11223344 };
+		r[sid] = cardea_svc_forward(&st->sel, &st->rw, CARDEA_VIDEO_CODEC_AV1, &p, st->now);
+		relayed[sid] = r[sid] & CARDEA_SIM_RELAY;
+		marker[sid] = relayed[sid] && (buf[1] & 0x80);
+		if (relayed[sid]) {
+			if (st->have_out)
+				g_assert_cmpuint(p.seq, ==, (uint16_t)(st->last_out + 1));
+			st->have_out = true;
+			st->last_out = p.seq;
+			/* The DD itself goes on untouched: the receiver's depacketizer reads it. */
+			const uint8_t *data;
+			size_t len;
+			g_assert_true(cardea_svc_rtp_extension(&p, 3, &data, &len));
+			g_assert_cmpuint(len, ==, ddlen);
+			g_assert_cmpmem(data, len, dd, ddlen);
+		}
+	}
+	st->now += 33333;
+}
+
+static void test_av1_l3t3(void) {
+	uint8_t dd[96];
+	cardea_av1_dd_structure s;
+	memset(&s, 0, sizeof(s));
+	cardea_av1_dd d;
+	size_t n = dd_structure_lxty(dd, 3, 3, 0, true, false, 1);
+	g_assert_true(cardea_av1_dd_parse(dd, n, &s, &d));
+	g_assert_cmpuint(s.n_templates, ==, 9);
+	g_assert_cmpuint(s.n_targets, ==, 9);
+	g_assert_cmpuint(s.max_spatial, ==, 2);
+	g_assert_cmpuint(s.max_temporal, ==, 2);
+	g_assert_cmpuint(s.width[2], ==, 640);
+
+	av1_stream st;
+	memset(&st, 0, sizeof(st));
+	cardea_svc_selector_init(&st.sel);
+	cardea_sim_rewriter_init(&st.rw, 90000);
+	st.sel.av1_dd_ext = 3;
+	st.seq = 1000;
+	st.frame = 1;
+	st.now = 1000000;
+	unsigned r[3];
+	bool rel[3], mk[3];
+	int pic = 0;
+	/* Everything, the marker only on S2. */
+	for (; pic < 4; pic++) {
+		av1_picture(&st, pic, 3, pic == 0, r, rel, mk);
+		for (int sid = 0; sid < 3; sid++) {
+			g_assert_true(rel[sid]);
+			g_assert_cmpint(mk[sid], ==, sid == 2);
+		}
+	}
+	g_assert_cmpint(st.sel.spatial, ==, 2);
+	g_assert_cmpint(st.sel.temporal, ==, 2);
+	g_assert_cmpint(st.sel.n_spatial, ==, 3);
+	/* Spatial down: at the next picture, the marker moves to S0. */
+	cardea_svc_selector_set_spatial(&st.sel, 0);
+	av1_picture(&st, pic++, 3, false, r, rel, mk);
+	g_assert_true(r[0] & CARDEA_SVC_SPATIAL_CHANGED);
+	g_assert_true(rel[0] && mk[0] && !rel[1] && !rel[2]);
+	g_assert_cmpint(st.sel.spatial, ==, 0);
+	for (; pic < 8; pic++) {
+		av1_picture(&st, pic, 3, false, r, rel, mk);
+		g_assert_true(rel[0] && mk[0] && !rel[1] && !rel[2]);
+	}
+	/* Temporal down to T0: only T0 pictures (every 4th) go out. */
+	cardea_svc_selector_set_temporal(&st.sel, 0);
+	for (; pic < 12; pic++) {
+		av1_picture(&st, pic, 3, false, r, rel, mk);
+		g_assert_cmpint(rel[0], ==, pic % 4 == 0);
+		g_assert_false(rel[1] || rel[2]);
+	}
+	g_assert_cmpint(st.sel.temporal, ==, 0);
+	/* Temporal up: not at a T2 or T1 frame (no switch indication)... */
+	cardea_svc_selector_set_temporal(&st.sel, 2);
+	g_assert_cmpint(pic % 4, ==, 0);
+	pic++;                                             /* (the T0 picture is lost) */
+	for (int k = 0; k < 3; k++, pic++) {
+		av1_picture(&st, pic, 3, false, r, rel, mk);
+		g_assert_false(rel[0] || rel[1] || rel[2]);
+		g_assert_false(r[0] & CARDEA_SIM_TEMPORAL_CHANGED);
+	}
+	/* ...but at the next T0 one, a switch point of the T1 and T2 decode
+	 * targets, without a keyframe; the T2 picture after it goes out. */
+	av1_picture(&st, pic++, 3, false, r, rel, mk);     /* T0 */
+	g_assert_true(r[0] & CARDEA_SIM_TEMPORAL_CHANGED);
+	g_assert_false(r[0] & CARDEA_SIM_NEED_KEYFRAME);
+	g_assert_true(rel[0] && mk[0]);
+	g_assert_cmpint(st.sel.temporal, ==, 2);
+	av1_picture(&st, pic++, 3, false, r, rel, mk);     /* T2 */
+	g_assert_true(rel[0] && mk[0] && !rel[1]);
+	/* Spatial up waits for a keyframe, asking for one. */
+	cardea_svc_selector_set_spatial(&st.sel, 2);
+	av1_picture(&st, pic++, 3, false, r, rel, mk);
+	g_assert_true(r[0] & CARDEA_SIM_NEED_KEYFRAME);
+	g_assert_true(rel[0] && !rel[1] && !rel[2]);
+	av1_picture(&st, pic++, 3, false, r, rel, mk);
+	g_assert_true(rel[0] && !rel[1] && !rel[2]);
+	av1_picture(&st, pic++, 3, true, r, rel, mk);      /* the keyframe */
+	g_assert_true(r[0] & CARDEA_SVC_SPATIAL_CHANGED);
+	g_assert_true(rel[0] && rel[1] && rel[2] && !mk[0] && !mk[1] && mk[2]);
+	g_assert_cmpint(st.sel.spatial, ==, 2);
+	/* S2 stops (the sender dropped it): after the fallback time the
+	 * receiver is on S1, the marker on S1's packet. */
+	int64_t stop = st.now;
+	bool fell = false;
+	for (int k = 0; k < 15; k++, pic++) {
+		av1_picture(&st, pic, 2, false, r, rel, mk);
+		if (st.now - stop > CARDEA_SIM_DEFAULT_FALLBACK_US + 33333) {
+			g_assert_true(rel[0] && rel[1] && mk[1] && !mk[0]);
+			fell = true;
+		}
+	}
+	g_assert_true(fell);
+	g_assert_cmpint(st.sel.spatial, ==, 1);
+	/* S2 is back: up again at the next keyframe. */
+	av1_picture(&st, pic++, 3, false, r, rel, mk);
+	g_assert_false(rel[2]);
+	g_assert_cmpint(st.sel.spatial, ==, 1);
+	av1_picture(&st, pic++, 3, true, r, rel, mk);
+	g_assert_true(rel[0] && rel[1] && rel[2] && mk[2]);
+	g_assert_cmpint(st.sel.spatial, ==, 2);
+	/* Without the DD id the AV1 packets cannot be read: nothing goes out. */
+	st.sel.av1_dd_ext = 0;
+	av1_picture(&st, pic++, 3, false, r, rel, mk);
+	g_assert_false(rel[0] || rel[1] || rel[2]);
+}
+
+/* ---- extension id swap ---- */
+
+static void test_rtp_extension_swap(void) {
+	uint8_t buf[160], orig[160], dd[3] = { 0xC0, 0, 1 };
+	size_t n = av1_packet(buf, 1, 1, false, dd, 3);   /* two-byte: id 2 (3 bytes), id 3 (DD) */
+	cardea_rtp_packet p = { .buffer = buf, .length = (uint16_t)n, .header_len = 28 };
+	const uint8_t *data;
+	size_t len;
+	memcpy(orig, buf, n);
+	g_assert_true(cardea_svc_rtp_extension_swap(&p, 3, 7));
+	g_assert_true(cardea_svc_rtp_extension(&p, 7, &data, &len));
+	g_assert_true(data == buf + 23 && len == 3);
+	g_assert_false(cardea_svc_rtp_extension(&p, 3, &data, &len));
+	/* A conflicting element moves out of the way: the DD to 2, and what was
+	 * 2 (abs-send-time here) to 7, which the receiver did not negotiate. */
+	g_assert_true(cardea_svc_rtp_extension_swap(&p, 7, 2));
+	g_assert_true(cardea_svc_rtp_extension(&p, 2, &data, &len));
+	g_assert_true(data == buf + 23);
+	g_assert_true(cardea_svc_rtp_extension(&p, 7, &data, &len));
+	g_assert_true(data == buf + 18);
+	g_assert_true(cardea_svc_rtp_extension_swap(&p, 2, 7));
+	g_assert_true(cardea_svc_rtp_extension_swap(&p, 7, 3));
+	g_assert_cmpmem(buf, n, orig, n);
+	g_assert_true(cardea_svc_rtp_extension_swap(&p, 4, 4));
+	/* Two-byte ids above 14 are fine there... */
+	g_assert_true(cardea_svc_rtp_extension_swap(&p, 3, 200));
+	g_assert_true(cardea_svc_rtp_extension(&p, 200, &data, &len));
+	g_assert_true(cardea_svc_rtp_extension_swap(&p, 3, 200));
+	g_assert_cmpmem(buf, n, orig, n);
+	/* ...a malformed block is left as it came. */
+	buf[15] = 40;
+	memcpy(orig, buf, n);
+	g_assert_false(cardea_svc_rtp_extension_swap(&p, 3, 5));
+	g_assert_cmpmem(buf, n, orig, n);
+	/* One-byte form: ids 5 and 9; 15 and up cannot be written there; an
+	 * element whose length runs past the block changes nothing. */
+	memset(buf, 0, sizeof(buf));
+	buf[0] = 0x90;
+	buf[12] = 0xBE;
+	buf[13] = 0xDE;
+	buf[15] = 3;
+	buf[16] = (5 << 4) | 1;     /* id 5, 2 bytes */
+	buf[17] = 0xAA;
+	buf[18] = 0xBB;
+	buf[19] = 0;                /* padding */
+	buf[20] = (9 << 4) | 0;     /* id 9, 1 byte */
+	buf[21] = 0xCC;
+	p.length = 32;
+	p.header_len = 28;
+	g_assert_true(cardea_svc_rtp_extension_swap(&p, 5, 9));
+	g_assert_true(cardea_svc_rtp_extension(&p, 9, &data, &len));
+	g_assert_true(data == buf + 17 && len == 2);
+	g_assert_true(cardea_svc_rtp_extension(&p, 5, &data, &len));
+	g_assert_true(data == buf + 21 && len == 1);
+	memcpy(orig, buf, 32);
+	g_assert_false(cardea_svc_rtp_extension_swap(&p, 5, 15));
+	g_assert_cmpmem(buf, 32, orig, 32);
+	buf[20] = (9 << 4) | 15;    /* 16 bytes: past the block */
+	memcpy(orig, buf, 32);
+	g_assert_false(cardea_svc_rtp_extension_swap(&p, 5, 9));
+	g_assert_cmpmem(buf, 32, orig, 32);
+	/* No extension block. */
+	buf[0] = 0x80;
+	g_assert_false(cardea_svc_rtp_extension_swap(&p, 5, 9));
+}
+
+/* ---- simulcast of encrypted payloads ---- */
+
+/* A VP8 simulcast packet of substream `sub` (SSRC 0x5000 + sub): the VP8
+ * descriptor (15-bit picture id, TL0PICIDX, TID 0), then "ciphertext"
+ * whose first byte reads as a VP8 keyframe header (P = 0) on every packet:
+ * a payload parser would take each for a keyframe. With `dd_ext` the
+ * two-byte extension block carries a DD (a structure on keyframes). */
+static size_t e2ee_packet(uint8_t *buf, int sub, uint16_t seq, uint32_t ts, uint16_t picid, int dd_ext, bool key,
+		uint16_t frame) {
+	memset(buf, 0, 256);
+	rtp_header(buf, dd_ext > 0, true, 96, seq, ts);
+	buf[8] = buf[9] = 0;        /* SSRC 0x5000 + sub */
+	buf[10] = 0x50;
+	buf[11] = (uint8_t)sub;
+	size_t off = 12;
+	if (dd_ext > 0) {
+		uint8_t dd[96];
+		size_t ddlen = key ? dd_structure_lxty(dd, 1, 1, 0, true, true, frame) : 3;
+		if (!key) {
+			dd[0] = 0xC0;
+			dd[1] = (uint8_t)(frame >> 8);
+			dd[2] = (uint8_t)frame;
+		}
+		size_t words = (2 + ddlen + 3) / 4;
+		buf[12] = 0x10;
+		buf[15] = (uint8_t)words;
+		buf[16] = (uint8_t)dd_ext;
+		buf[17] = (uint8_t)ddlen;
+		memcpy(buf + 18, dd, ddlen);
+		off = 16 + 4 * words;
+	}
+	static const uint8_t desc[] = { 0x90, 0xE0 };
+	memcpy(buf + off, desc, 2);
+	buf[off + 2] = (uint8_t)(0x80 | (picid >> 8));
+	buf[off + 3] = (uint8_t)picid;
+	buf[off + 4] = (uint8_t)picid;     /* TL0PICIDX */
+	buf[off + 5] = 0x20;               /* TID 0, Y */
+	off += 6;
+	static const uint8_t cipher[] = { 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01, 0x55, 0x66 };
+	memcpy(buf + off, cipher, sizeof(cipher));
+	return off + sizeof(cipher);
+}
+
+typedef struct e2ee_run {
+	cardea_sim_e2ee e;
+	cardea_sim_selector sel;
+	cardea_sim_rewriter rw;
+	uint16_t seq[3], picid[3], frame;
+	int64_t now;
+} e2ee_run;
+
+/* Picture `pic` on all three substreams (keyframes on the ones in
+ * `key_mask`); r[sub] gets each packet's bits. */
+static void e2ee_picture(e2ee_run *x, int pic, int dd_ext, unsigned key_mask, unsigned *r) {
+	for (int sub = 0; sub < 3; sub++) {
+		uint8_t buf[256];
+		uint32_t ts = 9000 + 3000u * (uint32_t)pic;
+		size_t n = e2ee_packet(buf, sub, x->seq[sub], ts, x->picid[sub]++, dd_ext, key_mask & (1u << sub), x->frame++);
+		uint16_t header_len = (uint16_t)(dd_ext > 0 ? 16 + 4 * buf[15] : 12);
+		cardea_rtp_packet p = { .buffer = buf, .length = (uint16_t)n, .header_len = header_len,
+			.seq = x->seq[sub]++, .timestamp = ts, .ssrc = 0x5000u + (uint32_t)sub, .video = true, .substream = sub };
+		r[sub] = cardea_sim_e2ee_forward(&x->e, &x->sel, &x->rw, CARDEA_VIDEO_CODEC_VP8, &p, x->now);
+	}
+	x->now += 33333;
+}
+
+static void e2ee_init(e2ee_run *x, int dd_ext) {
+	memset(x, 0, sizeof(*x));
+	cardea_sim_e2ee_init(&x->e, dd_ext);
+	cardea_sim_selector_init(&x->sel, 3);
+	cardea_sim_rewriter_init(&x->rw, 90000);
+	x->seq[0] = 100;
+	x->seq[1] = 2000;
+	x->seq[2] = 30000;
+	x->frame = 1;
+	x->now = 1000000;
+}
+
+static void test_e2ee_dd(void) {
+	e2ee_run x;
+	e2ee_init(&x, 3);
+	unsigned r[3];
+	int pic = 0;
+	/* The ciphertext "keyframes" are not taken: nothing until a DD keyframe. */
+	e2ee_picture(&x, pic++, 3, 0, r);
+	g_assert_false((r[0] | r[1] | r[2]) & CARDEA_SIM_RELAY);
+	g_assert_true(r[0] & CARDEA_SIM_NEED_KEYFRAME);
+	g_assert_cmpint(x.sel.substream, ==, -1);
+	e2ee_picture(&x, pic++, 3, 0x7, r);
+	g_assert_true(r[2] & CARDEA_SIM_SUBSTREAM_CHANGED);
+	g_assert_true(r[2] & CARDEA_SIM_RELAY);
+	g_assert_false(r[2] & CARDEA_SIM_NEED_KEYFRAME);
+	g_assert_false((r[0] | r[1]) & CARDEA_SIM_RELAY);
+	g_assert_cmpint(x.sel.substream, ==, 2);
+	/* Down to 0: waits for substream 0's DD keyframe, 2 goes on meanwhile. */
+	cardea_sim_selector_set_substream(&x.sel, 0);
+	x.now += CARDEA_SIM_KEYFRAME_RETRY_US;
+	e2ee_picture(&x, pic++, 3, 0, r);
+	g_assert_true(r[0] & CARDEA_SIM_NEED_KEYFRAME);
+	g_assert_false(r[0] & CARDEA_SIM_RELAY);
+	g_assert_true(r[2] & CARDEA_SIM_RELAY);
+	for (int k = 0; k < 3; k++) {
+		e2ee_picture(&x, pic++, 3, 0x6, r);   /* keyframes on 1 and 2 only */
+		g_assert_false(r[0] & CARDEA_SIM_RELAY);
+		g_assert_true(r[2] & CARDEA_SIM_RELAY);
+	}
+	e2ee_picture(&x, pic++, 3, 0x1, r);
+	g_assert_true(r[0] & CARDEA_SIM_SUBSTREAM_CHANGED);
+	g_assert_true(r[0] & CARDEA_SIM_RELAY);
+	g_assert_false(r[2] & CARDEA_SIM_RELAY);
+	g_assert_cmpint(x.sel.substream, ==, 0);
+	/* The temporal layer comes from the clear VP8 descriptor. */
+	g_assert_cmpint(x.sel.temporal, ==, 2);
+}
+
+static void test_e2ee_fallback(void) {
+	e2ee_run x;
+	e2ee_init(&x, 0);
+	unsigned r[3];
+	int pic = 0;
+	/* No DD: the first picture of the substream aimed at, and a keyframe
+	 * request right away. */
+	e2ee_picture(&x, pic++, 0, 0, r);
+	g_assert_true(r[2] & CARDEA_SIM_SUBSTREAM_CHANGED);
+	g_assert_true(r[2] & CARDEA_SIM_NEED_KEYFRAME);
+	g_assert_true(r[2] & CARDEA_SIM_RELAY);
+	g_assert_false((r[0] | r[1]) & CARDEA_SIM_RELAY);
+	/* Later pictures of the same substream are no switch points. */
+	for (int k = 0; k < 3; k++) {
+		e2ee_picture(&x, pic++, 0, 0, r);
+		g_assert_true(r[2] & CARDEA_SIM_RELAY);
+		g_assert_false(r[2] & (CARDEA_SIM_SUBSTREAM_CHANGED | CARDEA_SIM_NEED_KEYFRAME));
+	}
+	cardea_sim_selector_set_substream(&x.sel, 1);
+	e2ee_picture(&x, pic++, 0, 0, r);
+	g_assert_true(r[1] & CARDEA_SIM_SUBSTREAM_CHANGED);
+	g_assert_true(r[1] & CARDEA_SIM_NEED_KEYFRAME);
+	g_assert_true(r[1] & CARDEA_SIM_RELAY);
+	g_assert_false(r[2] & CARDEA_SIM_RELAY);
+	g_assert_cmpint(x.sel.substream, ==, 1);
+	/* A second packet of the same picture is no picture start. */
+	cardea_video_frame_info fi;
+	uint8_t buf[256];
+	size_t n = e2ee_packet(buf, 0, 7, 9000 + 3000u * (uint32_t)(pic - 1), 1, 0, false, 1);
+	cardea_rtp_packet p = { .buffer = buf, .length = (uint16_t)n, .header_len = 12,
+		.timestamp = 9000 + 3000u * (uint32_t)(pic - 1), .substream = 0 };
+	g_assert_true(cardea_sim_e2ee_frame_info(&x.e, CARDEA_VIDEO_CODEC_VP8, &p, true, &fi, NULL));
+	g_assert_false(fi.frame_start || fi.keyframe);
+	g_assert_cmpint(fi.temporal, ==, 0);
+	g_assert_true(fi.layer_sync);
+	g_assert_cmpint(fi.width, ==, 0);
+	/* Padding only: nothing to say. */
+	p.length = 12;
+	g_assert_false(cardea_sim_e2ee_frame_info(&x.e, CARDEA_VIDEO_CODEC_VP8, &p, true, &fi, NULL));
+}
+
 int main(int argc, char *argv[]) {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/svc/vp9/descriptor", test_vp9_descriptor);
@@ -743,5 +1166,9 @@ int main(int argc, char *argv[]) {
 	g_test_add_func("/svc/av1/dependency-descriptor", test_av1_dd);
 	g_test_add_func("/svc/av1/selector", test_av1_selector);
 	g_test_add_func("/svc/rtp-extension", test_rtp_extension);
+	g_test_add_func("/svc/av1/l3t3", test_av1_l3t3);
+	g_test_add_func("/svc/rtp-extension-swap", test_rtp_extension_swap);
+	g_test_add_func("/svc/e2ee/dependency-descriptor", test_e2ee_dd);
+	g_test_add_func("/svc/e2ee/fallback", test_e2ee_fallback);
 	return g_test_run();
 }

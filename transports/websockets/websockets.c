@@ -7,9 +7,10 @@
  * splits concatenated objects itself and answers through send_message()).
  *
  * Threads and ownership:
- *  - The service thread (ws_service_thread) owns the lws context and every
- *    wsi. All lws calls except lws_cancel_service() run there, or on the main
- *    thread in init()/destroy() while the service thread is not running.
+ *  - The service thread (ws_service_thread) owns the lws context, every wsi
+ *    and the libev loop lws runs on (event_loop = "epoll", the default). All
+ *    lws and libev calls except lws_cancel_service() run there, or on the
+ *    main thread in init()/destroy() while the service thread is not running.
  *  - Core threads call ws_send_message(): it serializes the message on the
  *    caller's thread, appends it to the connection's out queue under
  *    conn->mutex, puts the connection on the pending list and wakes the
@@ -28,6 +29,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <libwebsockets.h>
+#include <ev.h>
 
 #include "cardea/transport.h"
 #include "cardea/config.h"
@@ -44,6 +46,11 @@
 #define WS_WRITE_BATCH 32
 /* How long destroy() lets clients answer our close frame (1001). */
 #define WS_SHUTDOWN_GRACE_US (300 * G_TIME_SPAN_MILLISECOND)
+/* Most pings (or hang-ups) one keepalive run starts; the rest follow a few
+ * ms later, so 5,000 connections falling due together never hold the
+ * service thread for long. */
+#define WS_KA_BATCH 200
+#define WS_KA_BATCH_GAP_US (5 * G_TIME_SPAN_MILLISECOND)
 
 typedef struct ws_listener {
 	ws_listener_kind kind;
@@ -71,6 +78,12 @@ typedef struct ws_conn {
 	bool going_away;                     /* shutdown: close with 1001 when writable */
 	cardea_token_bucket bucket;          /* requests_per_second */
 	bool rate_logged;                    /* the first refusal was logged */
+	/* Keepalive (pingpong_trigger/timeout), see ws_ka_tick(). */
+	GList ka_link;                       /* in *ka_queue; data = this conn */
+	GQueue *ka_queue;                    /* ws_state.ka_quiet, ka_pinged or NULL */
+	gint64 ka_since;                     /* last pong (or open) / ping sent, monotonic us */
+	bool ping_due;                       /* send a ping when writable */
+	bool ka_dead;                        /* no pong in time: close when writable */
 
 	/* Guarded by mutex. */
 	GMutex mutex;
@@ -87,6 +100,7 @@ static struct {
 	ws_listener listeners[WS_LISTENER_COUNT];
 	lws_retry_bo_t retry;                /* idle policy; must outlive the vhosts */
 	struct lws_context *ctx;             /* owned; see the thread notes above */
+	struct ev_loop *loop;                /* owned; NULL when lws runs its own poll() loop */
 	GThread *thread;
 	volatile gint stopping;              /* destroy(): stop accepting, close politely */
 	volatile gint force_exit;            /* destroy(): grace period is over */
@@ -98,6 +112,15 @@ static struct {
 	/* Service thread only. */
 	GPtrArray *pending_spare;            /* swapped with `pending` to drain it unlocked */
 	GQueue conns;                        /* ws_conn*, open connections */
+	/* Keepalive, when pingpong_trigger and pingpong_timeout are both set:
+	 * every connection is in one queue, each ordered by ka_since because
+	 * entries are only ever appended with the current time. */
+	GQueue ka_quiet;                     /* waiting for ka_since + trigger */
+	GQueue ka_pinged;                    /* pinged, waiting for a pong until ka_since + timeout */
+	lws_sorted_usec_list_t ka_sul;       /* one timer for all of them (poll loop) */
+	ev_timer ka_timer;                   /* the same on the libev loop */
+	bool ka_armed;                       /* one of them is scheduled */
+	ev_timer sul_pump;                   /* libev loop: see ws_sul_pump() */
 	guint64 next_conn_id;
 	/* Counters for query_transport "stats" and /metrics; atomic. */
 	volatile gint rate_limited;          /* requests refused by requests_per_second */
@@ -130,6 +153,118 @@ static ws_listener *ws_listener_of(struct lws *wsi) {
 	return vh ? lws_vhost_user(vh) : NULL;
 }
 
+/* ---- Keepalive ----
+ *
+ * lws 4.1's own validity timers (retry_and_idle_policy) keep one timer per
+ * connection in a sorted list, and every (re)arm walks that list: with
+ * 5,000 idle connections the ping round every pingpong_trigger seconds cost
+ * 5,000 x 5,000 steps and stalled the service thread for ~2 s (issue 8).
+ * The same policy here costs O(1) per connection: two FIFO queues (a new
+ * entry always has the latest time) and one lws timer for their heads.
+ * Service thread only. */
+
+static bool ws_ka_enabled(void) {
+	return ws_state.settings.pingpong_trigger > 0 && ws_state.settings.pingpong_timeout > 0;
+}
+
+static void ws_ka_tick(lws_sorted_usec_list_t *sul);
+
+/* On the libev loop the timer is a libev one: lws 4.1's libev glue re-arms
+ * its single timer with ev_timer_set() while it is active, which libev
+ * ignores, so an lws timer due earlier than the armed one fires late. */
+static void ws_ka_arm(gint64 delay_us) {
+	delay_us = MAX(delay_us, 1000);
+	if (ws_state.loop) {
+		ev_timer_stop(ws_state.loop, &ws_state.ka_timer);
+		ev_timer_set(&ws_state.ka_timer, (ev_tstamp)delay_us / G_USEC_PER_SEC, 0.);
+		ev_timer_start(ws_state.loop, &ws_state.ka_timer);
+	} else {
+		lws_sul_schedule(ws_state.ctx, 0, &ws_state.ka_sul, ws_ka_tick, delay_us);
+	}
+	ws_state.ka_armed = true;
+}
+
+static void ws_ka_ev(struct ev_loop *loop, ev_timer *w, int revents) {
+	(void)loop; (void)w; (void)revents;
+	ws_ka_tick(NULL);
+}
+
+/* The same lws glue bug delays lws's own timers (handshake and close
+ * timeouts, the asynchronous kill of a connection that overflowed its queue)
+ * until its armed timer fires, up to 30 s. lws services due timers after
+ * every event: one wake-up a second bounds the delay. */
+static void ws_sul_pump(struct ev_loop *loop, ev_timer *w, int revents) {
+	(void)loop; (void)w; (void)revents;
+	lws_cancel_service(ws_state.ctx);
+}
+
+static void ws_ka_unlink(ws_conn *c) {
+	if (c->ka_queue)
+		g_queue_unlink(c->ka_queue, &c->ka_link);
+	c->ka_queue = NULL;
+}
+
+/* Opened or answered a ping: the next ping is due pingpong_trigger s from
+ * now. Other traffic does not count (the policy lws had). */
+static void ws_ka_alive(ws_conn *c) {
+	if (!ws_ka_enabled())
+		return;
+	ws_ka_unlink(c);
+	c->ka_dead = false;
+	c->ka_since = g_get_monotonic_time();
+	c->ka_link.data = c;
+	g_queue_push_tail_link(&ws_state.ka_quiet, &c->ka_link);
+	c->ka_queue = &ws_state.ka_quiet;
+	/* An armed timer is due no later than this entry. */
+	if (!ws_state.ka_armed)
+		ws_ka_arm((gint64)ws_state.settings.pingpong_trigger * G_USEC_PER_SEC);
+}
+
+/* Hangs up on connections whose ping went unanswered, pings those whose
+ * last pong is pingpong_trigger s old (a batch at a time: the writes happen
+ * in their writable callbacks), re-arms for the earliest head. */
+static void ws_ka_tick(lws_sorted_usec_list_t *sul) {
+	(void)sul;
+	ws_state.ka_armed = false;
+	gint64 now = g_get_monotonic_time();
+	gint64 trigger = (gint64)ws_state.settings.pingpong_trigger * G_USEC_PER_SEC;
+	gint64 timeout = (gint64)ws_state.settings.pingpong_timeout * G_USEC_PER_SEC;
+	int budget = WS_KA_BATCH;
+	GList *link;
+	while (budget > 0 && (link = ws_state.ka_pinged.head)) {
+		ws_conn *c = link->data;
+		if (now - c->ka_since < timeout)
+			break;
+		ws_ka_unlink(c);
+		c->ka_dead = true;
+		lws_callback_on_writable(c->wsi);
+		budget--;
+	}
+	while (budget > 0 && (link = ws_state.ka_quiet.head)) {
+		ws_conn *c = link->data;
+		if (now - c->ka_since < trigger)
+			break;
+		ws_ka_unlink(c);
+		c->ka_since = now;
+		g_queue_push_tail_link(&ws_state.ka_pinged, &c->ka_link);
+		c->ka_queue = &ws_state.ka_pinged;
+		c->ping_due = true;
+		lws_callback_on_writable(c->wsi);
+		budget--;
+	}
+	if (budget == 0) {
+		ws_ka_arm(WS_KA_BATCH_GAP_US);
+		return;
+	}
+	gint64 next = G_MAXINT64;
+	if ((link = ws_state.ka_pinged.head))
+		next = ((ws_conn *)link->data)->ka_since + timeout;
+	if ((link = ws_state.ka_quiet.head))
+		next = MIN(next, ((ws_conn *)link->data)->ka_since + trigger);
+	if (next != G_MAXINT64)
+		ws_ka_arm(next - now);
+}
+
 static void ws_on_established(struct lws *wsi, ws_conn **slot) {
 	ws_listener *l = ws_listener_of(wsi);
 	ws_conn *c = g_new0(ws_conn, 1);
@@ -149,6 +284,7 @@ static void ws_on_established(struct lws *wsi, ws_conn **slot) {
 	g_queue_push_tail_link(&ws_state.conns, c->node);
 	g_atomic_int_inc(&l->connections);
 	*slot = c;
+	ws_ka_alive(c);
 	CARDEA_LOG(CARDEA_LOG_VERB, "[ws] #%" G_GUINT64_FORMAT " %s connection from %s\n",
 		c->id, cardea_ws_listener_name(l->kind), c->peer);
 }
@@ -160,6 +296,7 @@ static void ws_on_closed(ws_conn **slot) {
 	c->wsi = NULL;
 	g_queue_delete_link(&ws_state.conns, c->node);
 	c->node = NULL;
+	ws_ka_unlink(c);
 	g_free(c->rx);
 	c->rx = NULL;
 	c->rx_len = c->rx_cap = 0;
@@ -281,10 +418,28 @@ static int ws_on_writeable(ws_conn *c, struct lws *wsi) {
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)reason, sizeof(reason) - 1);
 		return -1;
 	}
+	if (c->ka_dead) {
+		CARDEA_LOG(CARDEA_LOG_VERB, "[ws] #%" G_GUINT64_FORMAT " %s: no pong within %d s, closing\n",
+			c->id, c->peer, ws_state.settings.pingpong_timeout);
+		return -1;
+	}
+	bool wrote = false;
+	if (c->ping_due) {
+		/* With a payload: lws 4.1 reports only non-empty pongs. */
+		unsigned char ping[LWS_PRE + 2] = { [LWS_PRE] = 'k', [LWS_PRE + 1] = 'a' };
+		c->ping_due = false;
+		if (lws_write(wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
+			return -1;
+		wrote = true;
+	}
 	bool more = false;
 	for (int i = 0; i < WS_WRITE_BATCH; i++) {
-		if (i > 0 && lws_send_pipe_choked(wsi))
+		if ((i > 0 || wrote) && lws_send_pipe_choked(wsi)) {
+			g_mutex_lock(&c->mutex);
+			more = !g_queue_is_empty(&c->out);
+			g_mutex_unlock(&c->mutex);
 			break;
+		}
 		g_mutex_lock(&c->mutex);
 		if (c->overflow) {
 			g_mutex_unlock(&c->mutex);
@@ -421,6 +576,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		if (!slot || !*slot)
 			return -1;
 		return ws_on_writeable(*slot, wsi);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (slot && *slot)
+			ws_ka_alive(*slot);
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 		if (slot && *slot)
 			ws_on_closed(slot);
@@ -428,6 +587,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		/* Delivered once per protocol per vhost; the first one drains. */
 		ws_drain_pending();
+		/* On a libev loop lws_service() returns only when asked to: let the
+		 * service thread look at the shutdown flags (destroy() keeps
+		 * poking until it is done). */
+		if (ws_state.loop && g_atomic_int_get(&ws_state.stopping))
+			ev_break(ws_state.loop, EVBREAK_ALL);
 		return 0;
 	default:
 		return 0;
@@ -436,6 +600,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 
 /* ---- Service thread ---- */
 
+/* lws_service() is one poll() turn on lws's own loop, or ev_run() until
+ * ev_break() on a libev loop; the loops below suit both. */
 static gpointer ws_service_thread(gpointer data) {
 	CARDEA_LOG(CARDEA_LOG_VERB, "[ws] service thread started\n");
 	while (!g_atomic_int_get(&ws_state.stopping))
@@ -449,6 +615,13 @@ static gpointer ws_service_thread(gpointer data) {
 	}
 	while (ws_state.conns.length && !g_atomic_int_get(&ws_state.force_exit))
 		lws_service(ws_state.ctx, 0);
+	if (ws_state.loop) {
+		ev_timer_stop(ws_state.loop, &ws_state.ka_timer);
+		ev_timer_stop(ws_state.loop, &ws_state.sul_pump);
+	} else {
+		lws_sul_schedule(ws_state.ctx, 0, &ws_state.ka_sul, NULL, LWS_SET_TIMER_USEC_CANCEL);
+	}
+	ws_state.ka_armed = false;
 	CARDEA_LOG(CARDEA_LOG_VERB, "[ws] service thread leaving\n");
 	g_atomic_int_set(&ws_state.service_done, 1);
 	return NULL;
@@ -654,6 +827,52 @@ static bool ws_listener_start(ws_listener *l) {
 	return true;
 }
 
+/* The context on a libev epoll loop when event_loop = "epoll": a wake-up then
+ * costs the same whatever the number of idle connections, where lws's own
+ * loop poll()s every descriptor each time (5,000 idle connections made a
+ * request ~10 times slower, issue 8). lws 4.1 loads the libev glue as a
+ * plugin (Debian: libwebsockets-evlib-ev); without it, lws's own loop. The
+ * loop is ours ("foreign" to lws) so that lws installs no signal watcher. */
+static struct lws_context *ws_create_context(struct lws_context_creation_info *info) {
+	if (ws_state.settings.epoll) {
+		ws_state.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
+		if (ws_state.loop) {
+			void *loops[1] = { ws_state.loop };
+			struct lws_context_creation_info ev_info = *info;
+			ev_info.options |= LWS_SERVER_OPTION_LIBEV;
+			ev_info.foreign_loops = loops;
+			struct lws_context *ctx = lws_create_context(&ev_info);
+			if (ctx) {
+				ev_timer_init(&ws_state.ka_timer, ws_ka_ev, 1., 0.);
+				ev_timer_init(&ws_state.sul_pump, ws_sul_pump, 1., 1.);
+				ev_timer_start(ws_state.loop, &ws_state.sul_pump);
+				CARDEA_LOG(CARDEA_LOG_INFO, "[ws] event loop: epoll (libev)\n");
+				return ctx;
+			}
+			ev_loop_destroy(ws_state.loop);
+			ws_state.loop = NULL;
+		}
+		CARDEA_LOG(CARDEA_LOG_WARN, "[ws] no libev epoll loop for libwebsockets (is "
+			"libwebsockets-evlib-ev installed?): using lws's poll() loop, which slows "
+			"down with many open connections\n");
+	}
+	struct lws_context *ctx = lws_create_context(info);
+	if (ctx)
+		CARDEA_LOG(CARDEA_LOG_INFO, "[ws] event loop: poll\n");
+	return ctx;
+}
+
+/* Main thread, service thread gone (or never started). On a libev loop lws
+ * only stops its watchers, so the loop can go straight after. */
+static void ws_context_destroy(void) {
+	lws_context_destroy(ws_state.ctx);
+	ws_state.ctx = NULL;
+	if (ws_state.loop) {
+		ev_loop_destroy(ws_state.loop);
+		ws_state.loop = NULL;
+	}
+}
+
 static void ws_release_pending(GPtrArray *a) {
 	if (!a)
 		return;
@@ -710,16 +929,11 @@ static int ws_init(const cardea_transport_core *core, const char *config_path) {
 	ws_state.core = core;
 	lws_set_log_level(ws_state.settings.lws_log_mask, ws_lws_log);
 
-	/* lws 4.1 validity policy: a ping when the last pong is `trigger` s
-	 * old (other traffic does not count), hang up if none arrives within
-	 * `timeout` s more. A zero hangup time switches the check off (an
-	 * absent policy would mean lws's own default of 5 minutes). */
+	/* lws's validity checks stay off (a zero hangup time; an absent policy
+	 * would mean lws's default of 5 minutes): ws_ka_tick() does the
+	 * pingpong_trigger/timeout policy at a cost that does not grow with
+	 * the number of connections. */
 	memset(&ws_state.retry, 0, sizeof(ws_state.retry));
-	if (ws_state.settings.pingpong_trigger > 0 && ws_state.settings.pingpong_timeout > 0) {
-		ws_state.retry.secs_since_valid_ping = (uint16_t)ws_state.settings.pingpong_trigger;
-		ws_state.retry.secs_since_valid_hangup = (uint16_t)(ws_state.settings.pingpong_trigger +
-			ws_state.settings.pingpong_timeout);
-	}
 
 	bool tls = false;
 	for (int i = 0; i < WS_LISTENER_COUNT; i++) {
@@ -736,7 +950,11 @@ static int ws_init(const cardea_transport_core *core, const char *config_path) {
 	ws_state.pending = g_ptr_array_new();
 	ws_state.pending_spare = g_ptr_array_new();
 	g_queue_init(&ws_state.conns);
-	ws_state.ctx = lws_create_context(&info);
+	g_queue_init(&ws_state.ka_quiet);
+	g_queue_init(&ws_state.ka_pinged);
+	memset(&ws_state.ka_sul, 0, sizeof(ws_state.ka_sul));
+	ws_state.ka_armed = false;
+	ws_state.ctx = ws_create_context(&info);
 	if (!ws_state.ctx) {
 		CARDEA_LOG(CARDEA_LOG_ERR, "[ws] could not create the libwebsockets context\n");
 		ws_reset_state();
@@ -744,7 +962,7 @@ static int ws_init(const cardea_transport_core *core, const char *config_path) {
 	}
 	for (int i = 0; i < WS_LISTENER_COUNT; i++) {
 		if (ws_state.listeners[i].conf->enabled && !ws_listener_start(&ws_state.listeners[i])) {
-			lws_context_destroy(ws_state.ctx);
+			ws_context_destroy();
 			ws_reset_state();
 			return -1;
 		}
@@ -757,11 +975,11 @@ static int ws_init(const cardea_transport_core *core, const char *config_path) {
 		CARDEA_LOG(CARDEA_LOG_ERR, "[ws] could not start the service thread: %s\n",
 			error ? error->message : "?");
 		g_clear_error(&error);
-		lws_context_destroy(ws_state.ctx);
+		ws_context_destroy();
 		ws_reset_state();
 		return -1;
 	}
-	if (ws_state.retry.secs_since_valid_hangup)
+	if (ws_ka_enabled())
 		CARDEA_LOG(CARDEA_LOG_VERB, "[ws] ping after %d s of silence, hang up %d s later\n",
 			ws_state.settings.pingpong_trigger, ws_state.settings.pingpong_timeout);
 	return 0;
@@ -788,8 +1006,7 @@ static void ws_destroy(void) {
 	g_mutex_unlock(&ws_state.pending_mutex);
 	/* Anything still open is closed here, on this thread (CLOSED callbacks
 	 * run synchronously and report transport_gone). */
-	lws_context_destroy(ws_state.ctx);
-	ws_state.ctx = NULL;
+	ws_context_destroy();
 	ws_reset_state();
 	CARDEA_LOG(CARDEA_LOG_INFO, "[ws] stopped\n");
 }

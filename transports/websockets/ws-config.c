@@ -23,7 +23,7 @@ static const char *const ws_general_keys[] = {
 	"enabled", "json", "ws", "ws_port", "ws_ip", "ws_interface", "ws_acl",
 	"wss", "wss_port", "wss_ip", "wss_interface",
 	"max_message_size", "max_queued_bytes", "pingpong_trigger", "pingpong_timeout",
-	"ws_logging", "requests_per_second", "requests_burst", "max_connections", NULL
+	"ws_logging", "requests_per_second", "requests_burst", "max_connections", "event_loop", NULL
 };
 static const char *const ws_admin_keys[] = {
 	"admin_ws", "admin_ws_port", "admin_ws_ip", "admin_ws_interface", "admin_ws_acl",
@@ -234,6 +234,14 @@ static bool ws_read_all(const cardea_config *cfg, ws_settings *s, GError **error
 	if (!cardea_config_get_int(cfg, "general", "max_connections", 0, 0, 1000000, &n, error))
 		return false;
 	s->max_connections = (int)n;
+	/* "epoll": lws runs on a libev epoll loop, so a wake-up costs the same
+	 * with 5 connections or 5,000 (issue 8); "poll": lws's own loop, which
+	 * poll()s every descriptor on each wake-up. */
+	static const char *const loops[] = { "epoll", "poll", NULL };
+	int loop = 0;
+	if (!cardea_config_get_choice(cfg, "general", "event_loop", "epoll", loops, &loop, error))
+		return false;
+	s->epoll = loop == 0;
 
 	if (!cardea_config_get_string(cfg, "certificates", "cert_pem", NULL, &s->cert_pem, error) ||
 			!cardea_config_get_string(cfg, "certificates", "cert_key", NULL, &s->cert_key, error) ||

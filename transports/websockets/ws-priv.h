@@ -42,6 +42,7 @@ typedef struct ws_settings {
 	unsigned int requests_burst;                /* requests a connection may send at once */
 	int max_connections;                        /* per listener, 0 = unlimited */
 	char *cert_pem, *cert_key, *cert_pwd;       /* owned, NULL when unset */
+	bool epoll;                                 /* event_loop = "epoll" (lws on a libev loop) */
 } ws_settings;
 
 #define WS_DEFAULT_PORT 8188

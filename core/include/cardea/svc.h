@@ -153,6 +153,10 @@ typedef struct cardea_svc_info {
 	bool media;               /* false for padding-only packets */
 	int n_spatial;            /* spatial layers of the stream when this packet says (VP9 SS,
 	                           * AV1 structure), else 0 */
+	int switch_temporal;      /* AV1: the highest temporal layer of this frame's spatial layer
+	                           * that can be decoded from this frame on (a decode target it is a
+	                           * "switch" for: libwebrtc marks T0 frames so, not T1/T2 ones);
+	                           * 0 when none above T0, and for VP9 (whose U bit says it) */
 } cardea_svc_info;
 
 /* From a VP9 packet (header and padding skipped). False when the payload is
@@ -219,6 +223,61 @@ CARDEA_SDK_API unsigned cardea_svc_selector_process(cardea_svc_selector *s, cons
  * numbers: timestamps keep their offset, so a picture is never split. */
 CARDEA_SDK_API unsigned cardea_svc_forward(cardea_svc_selector *s, cardea_sim_rewriter *r, cardea_video_codec codec,
 	cardea_rtp_packet *packet, int64_t now_us);
+
+/* ---- Header extension ids across PeerConnections ---- */
+
+/* Swaps header extension ids `a` and `b` in `packet`, in place (one-byte or
+ * two-byte form): elements `a` become `b` and elements `b` become `a`. A
+ * relay uses it when the receiver negotiated an extension (e.g. the
+ * Dependency Descriptor) under another id than the sender: the receiver
+ * then reads the element under its id, and whatever the sender had under
+ * that id moves to one the receiver did not negotiate, so it is ignored.
+ * False (packet untouched) when the packet has no extension block, the
+ * block is malformed, or an id does not fit the block's form (one-byte:
+ * 1..14). Nothing to do (a == b) is true. */
+CARDEA_SDK_API bool cardea_svc_rtp_extension_swap(cardea_rtp_packet *packet, int a, int b);
+
+/* ---- Simulcast of end-to-end encrypted payloads ---- */
+
+/* With insertable streams (janus.js e2ee, SFrame) the frame data is
+ * ciphertext, so its keyframe flag (VP8's P bit, H.264 NAL types) cannot be
+ * read. What stays clear: the RTP header, header extensions, and the VP8
+ * payload descriptor the packetizer adds after encryption. A switch point
+ * is taken from, in order:
+ *  - the Dependency Descriptor (when the sender sends one: Chrome does when
+ *    it is negotiated, for any codec), whose template structure comes with
+ *    every keyframe's first packet;
+ *  - else a payload-free fallback: the first packet of a new picture (a
+ *    newer RTP timestamp) of the substream switched to, followed at once by
+ *    a keyframe request (NEED_KEYFRAME): the receiver may show a damaged
+ *    picture until that keyframe arrives, about one round trip later,
+ *    instead of never switching.
+ * Temporal layers come from the VP8 descriptor (clear) or the DD. Lives in
+ * the SVC part of the SDK because it shares the DD parser. One per
+ * receiver, used by one thread at a time; nothing allocated. */
+typedef struct cardea_sim_e2ee {
+	int dd_ext;               /* the sender's Dependency Descriptor id, 0 = none */
+	/* Private. */
+	cardea_av1_dd_structure dd[CARDEA_SIM_MAX_SUBSTREAMS];
+	bool dd_seen[CARDEA_SIM_MAX_SUBSTREAMS];
+	bool have_ts[CARDEA_SIM_MAX_SUBSTREAMS];
+	uint32_t last_ts[CARDEA_SIM_MAX_SUBSTREAMS];
+	uint64_t _reserved[4];
+} cardea_sim_e2ee;
+
+CARDEA_SDK_API void cardea_sim_e2ee_init(cardea_sim_e2ee *e, int dd_ext);
+/* What one packet of an encrypted simulcast stream says (the payload is
+ * only read for the VP8 descriptor). False for padding-only or unreadable
+ * packets (pass NULL to the selector then). `switch_pending`: the selector
+ * is not on packet->substream (the fallback rule claims a keyframe only
+ * then). *from_dd tells whether the keyframe flag came from a DD. */
+CARDEA_SDK_API bool cardea_sim_e2ee_frame_info(cardea_sim_e2ee *e, cardea_video_codec codec,
+	const cardea_rtp_packet *packet, bool switch_pending, cardea_video_frame_info *fi, bool *from_dd);
+/* cardea_sim_forward() for encrypted payloads: frame info as above, the
+ * selector, the rewriter; NEED_KEYFRAME is added when a switch happened on
+ * the fallback rule. */
+CARDEA_SDK_API unsigned cardea_sim_e2ee_forward(cardea_sim_e2ee *e, cardea_sim_selector *s, cardea_sim_rewriter *r,
+	cardea_video_codec codec, cardea_rtp_packet *packet, int64_t now_us);
 
 #ifdef __cplusplus
 }

@@ -197,17 +197,23 @@ function spawnDaemon(gw, binary, args) {
 
 	// Sends SIGTERM by PID and waits for the exit; SIGKILL after the budget.
 	gw.stop = async () => {
-		if (!gw.proc || gw.exit)
+		if (!gw.proc)
 			return gw.exit;
-		const exited = once(gw.proc, 'exit');
-		process.kill(gw.proc.pid, 'SIGTERM');
-		const timer = setTimeout(() => { if (!gw.exit) process.kill(gw.proc.pid, 'SIGKILL'); }, STOP_TIMEOUT_MS);
-		await exited;
-		clearTimeout(timer);
-		// A sanitizer build's report fails whoever stops the daemon.
-		const report = sanitizerReport(gw.log);
-		if (report)
-			throw new Error(`sanitizer report in ${gw.log}:\n${report}`);
+		if (!gw.exit) {
+			const exited = once(gw.proc, 'exit');
+			process.kill(gw.proc.pid, 'SIGTERM');
+			const timer = setTimeout(() => { if (!gw.exit) process.kill(gw.proc.pid, 'SIGKILL'); }, STOP_TIMEOUT_MS);
+			await exited;
+			clearTimeout(timer);
+		}
+		// A sanitizer build's report fails whoever stops the daemon first,
+		// also when it already died of it (ASan aborts, UBSan halts).
+		if (!gw.sanitizerChecked) {
+			gw.sanitizerChecked = true;
+			const report = sanitizerReport(gw.log);
+			if (report)
+				throw new Error(`sanitizer report in ${gw.log}:\n${report}`);
+		}
 		return gw.exit;
 	};
 
