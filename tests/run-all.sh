@@ -130,8 +130,11 @@ run_unit() {
 run_integration() {
 	local log="$LOGS/integration.log" xml="$LOGS/integration.xml" rc p=0 f=0 s=0
 	rm -f "$xml"
+	: >"$log"
+	# A failure here shows as the Chromium-driven tests' own failures.
+	ensure_e2e_modules "$log" || true
 	(cd "$REPO" && PYTHONDONTWRITEBYTECODE=1 timeout -k 10 2400 \
-		"$PYTHON" -m pytest tests/integration -q -p no:cacheprovider --junitxml="$xml") >"$log" 2>&1
+		"$PYTHON" -m pytest tests/integration -q -p no:cacheprovider --junitxml="$xml") >>"$log" 2>&1
 	rc=$?
 	if [ -f "$xml" ]; then
 		read -r p f s < <("$PYTHON" - "$xml" <<'PY'
@@ -158,17 +161,27 @@ PY
 	finish_layer integration "$p" "$f" "$s" "$log"
 }
 
+# tests/e2e's node modules (playwright-core, Janode): the browser layer and
+# the integration tests that drive Chromium (browserpeer.mjs) both use them.
+# npm ci wipes node_modules, so run it only when the lock changed.
+ensure_e2e_modules() {
+	local dir="$REPO/tests/e2e" log=$1
+	if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+		[ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+		if ! (cd "$dir" && npm ci) >>"$log" 2>&1; then
+			echo "npm ci failed in tests/e2e" >>"$log"
+			return 1
+		fi
+	fi
+}
+
 run_node() {
 	local log="$LOGS/node.log" tap="$LOGS/node.tap" dir="$REPO/tests/e2e" rc p f s files=()
 	: >"$tap"
-	# npm ci wipes node_modules, so run it only when the lock changed.
-	if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
-		[ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-		if ! (cd "$dir" && npm ci) >"$log" 2>&1; then
-			echo "npm ci failed in tests/e2e" >>"$log"
-			finish_layer node 0 1 0 "$log"
-			return
-		fi
+	: >"$log"
+	if ! ensure_e2e_modules "$log"; then
+		finish_layer node 0 1 0 "$log"
+		return
 	fi
 	for f in "$dir"/*.test.mjs; do [ -f "$f" ] && files+=("$f"); done
 	if [ ${#files[@]} -eq 0 ]; then
