@@ -36,6 +36,8 @@ test('VP9 SVC: spatial_layer 0 shrinks the decoded picture to a quarter, 2 bring
 		const mid = await viewer.evaluate(([r, f]) => window.svc.subscribe(r, f), [room, feed]);
 		assert.equal(await viewer.evaluate(() => window.svc.codec), 'vp9');
 		const sender = async () => JSON.stringify(await pub.evaluate(() => window.svc.outbound()));
+		// getStats reports scalabilityMode only once the encoder produced frames.
+		await poll(pub, () => window.svc.outbound(), o => o[0]?.framesSent > 10, STEP_MS);
 		assert.match(await sender(), /L3T3_KEY/, 'the publisher sends L3T3_KEY');
 
 		// Full picture first: the sender ramps its three layers up (a 1280
