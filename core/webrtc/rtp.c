@@ -331,6 +331,36 @@ static cardea_rtp_status ext_locate_rw(uint8_t *buf, const cardea_rtp_info *info
 	return CARDEA_RTP_OK;
 }
 
+cardea_rtp_status cardea_rtp_ext_swap_ids(uint8_t *buf, const cardea_rtp_info *info, uint8_t a, uint8_t b) {
+	if (buf == NULL || info == NULL || a == 0 || b == 0)
+		return CARDEA_RTP_ERR_ARGS;
+	bool one = profile_one_byte(info->ext_profile), two = profile_two_byte(info->ext_profile);
+	if (!info->has_ext || (!one && !two))
+		return CARDEA_RTP_ERR_NOT_FOUND;
+	if (one && (a > 14 || b > 14))
+		return CARDEA_RTP_ERR_ARGS;
+	if (a == b)
+		return CARDEA_RTP_OK;
+	/* cardea_rtp_parse() checked every element lies inside the block, so
+	 * this walk cannot stop half way through the rewrite. */
+	size_t pos = (size_t)info->ext_offset + 4, end = pos + info->ext_len;
+	while (pos < end) {
+		uint8_t id = 0, len = 0;
+		size_t data_off = 0;
+		int r = ext_step(buf, &pos, end, two, &id, &len, &data_off);
+		if (r < 0 || r == 2)
+			break;
+		if (r == 0 || (id != a && id != b))
+			continue;
+		uint8_t to = id == a ? b : a;
+		if (one)
+			buf[data_off - 1] = (uint8_t)((to << 4) | (buf[data_off - 1] & 0x0F));
+		else
+			buf[data_off - 2] = to;
+	}
+	return CARDEA_RTP_OK;
+}
+
 cardea_rtp_status cardea_rtp_ext_set_abs_send_time(uint8_t *buf, const cardea_rtp_info *info, uint8_t id, uint32_t ast24) {
 	uint8_t *data = NULL;
 	cardea_rtp_status st = ext_locate_rw(buf, info, id, 3, &data);

@@ -171,6 +171,12 @@ cardea_rtp_status cardea_rtp_ext_set_transport_seq(uint8_t *buf, const cardea_rt
  * needs a new block: use the writer below). */
 cardea_rtp_status cardea_rtp_ext_set_string(uint8_t *buf, const cardea_rtp_info *info, uint8_t id, const char *value);
 
+/* Exchanges ids a and b on every element of buf's (parsed into info)
+ * one- or two-byte block, in place: a forwarded packet's extensions take the
+ * receiver's negotiated ids. Ids above 14 cannot be written in a one-byte
+ * block (CARDEA_RTP_ERR_ARGS, nothing changed). */
+cardea_rtp_status cardea_rtp_ext_swap_ids(uint8_t *buf, const cardea_rtp_info *info, uint8_t a, uint8_t b);
+
 /* abs-send-time is 6.18 fixed-point seconds, 24 bits (wraps every 64 s). */
 uint32_t cardea_rtp_abs_send_time_from_us(int64_t us);
 

@@ -11,6 +11,7 @@
 #include <glib.h>
 
 #include "cardea/svc.h"
+#include "webrtc/rtp.h"
 
 /* ---- VP9 payload descriptor ---- */
 
@@ -256,53 +257,14 @@ bool cardea_av1_dd_parse(const uint8_t *data, size_t len, cardea_av1_dd_structur
 /* ---- header extensions ---- */
 
 bool cardea_svc_rtp_extension(const cardea_rtp_packet *pkt, int id, const uint8_t **data, size_t *len) {
-	if (pkt == NULL || pkt->buffer == NULL || pkt->length < 12 || id <= 0 || id > 255 || !(pkt->buffer[0] & 0x10))
+	cardea_rtp_info info;
+	uint8_t elen = 0;
+	if (pkt == NULL || pkt->buffer == NULL || id <= 0 || id > 255 ||
+			cardea_rtp_parse(pkt->buffer, pkt->length, &info) != CARDEA_RTP_OK ||
+			cardea_rtp_ext_find(&info, (uint8_t)id, data, &elen) != CARDEA_RTP_OK)
 		return false;
-	const uint8_t *b = pkt->buffer;
-	size_t off = 12 + 4 * (size_t)(b[0] & 0x0F);
-	if (off + 4 > pkt->length)
-		return false;
-	uint16_t profile = (uint16_t)((b[off] << 8) | b[off + 1]);
-	size_t end = off + 4 + 4 * (size_t)((b[off + 2] << 8) | b[off + 3]);
-	if (end > pkt->length)
-		return false;
-	bool one_byte = profile == 0xBEDE;
-	if (!one_byte && (profile & 0xFFF0) != 0x1000)
-		return false;
-	off += 4;
-	while (off < end) {
-		int eid, elen;
-		if (one_byte) {
-			eid = b[off] >> 4;
-			elen = (b[off] & 0x0F) + 1;
-			if (eid == 0) {          /* padding byte */
-				off++;
-				continue;
-			}
-			if (eid == 15)           /* reserved: stop */
-				return false;
-			off++;
-		} else {
-			eid = b[off];
-			if (eid == 0) {
-				off++;
-				continue;
-			}
-			if (off + 2 > end)
-				return false;
-			elen = b[off + 1];
-			off += 2;
-		}
-		if (off + (size_t)elen > end)
-			return false;
-		if (eid == id) {
-			*data = b + off;
-			*len = (size_t)elen;
-			return true;
-		}
-		off += (size_t)elen;
-	}
-	return false;
+	*len = elen;
+	return true;
 }
 
 /* ---- packet info ---- */
@@ -558,63 +520,10 @@ unsigned cardea_svc_forward(cardea_svc_selector *s, cardea_sim_rewriter *r, card
 bool cardea_svc_rtp_extension_swap(cardea_rtp_packet *pkt, int a, int b) {
 	if (a == b)
 		return true;
-	if (pkt == NULL || pkt->buffer == NULL || pkt->length < 12 || !(pkt->buffer[0] & 0x10) ||
-			a <= 0 || b <= 0 || a > 255 || b > 255)
-		return false;
-	uint8_t *p = pkt->buffer;
-	size_t off = 12 + 4 * (size_t)(p[0] & 0x0F);
-	if (off + 4 > pkt->length)
-		return false;
-	uint16_t profile = (uint16_t)((p[off] << 8) | p[off + 1]);
-	size_t end = off + 4 + 4 * (size_t)((p[off + 2] << 8) | p[off + 3]);
-	if (end > pkt->length)
-		return false;
-	bool one_byte = profile == 0xBEDE;
-	if (!one_byte && (profile & 0xFFF0) != 0x1000)
-		return false;
-	if (one_byte && (a > 14 || b > 14))
-		return false;
-	/* Two passes: validate the whole block first, so a malformed one is
-	 * left as it came rather than half rewritten. */
-	for (int pass = 0; pass < 2; pass++) {
-		size_t o = off + 4;
-		while (o < end) {
-			size_t idpos = o;
-			int eid, elen;
-			if (one_byte) {
-				eid = p[o] >> 4;
-				elen = (p[o] & 0x0F) + 1;
-				if (eid == 0) {
-					o++;
-					continue;
-				}
-				if (eid == 15)       /* reserved: the receiver stops reading here too */
-					break;
-				o++;
-			} else {
-				eid = p[o];
-				if (eid == 0) {
-					o++;
-					continue;
-				}
-				if (o + 2 > end)
-					return false;
-				elen = p[o + 1];
-				o += 2;
-			}
-			if (o + (size_t)elen > end)
-				return false;
-			if (pass == 1 && (eid == a || eid == b)) {
-				int to = eid == a ? b : a;
-				if (one_byte)
-					p[idpos] = (uint8_t)((to << 4) | (p[idpos] & 0x0F));
-				else
-					p[idpos] = (uint8_t)to;
-			}
-			o += (size_t)elen;
-		}
-	}
-	return true;
+	cardea_rtp_info info;
+	return pkt != NULL && pkt->buffer != NULL && a > 0 && b > 0 && a <= 255 && b <= 255 &&
+		cardea_rtp_parse(pkt->buffer, pkt->length, &info) == CARDEA_RTP_OK &&
+		cardea_rtp_ext_swap_ids(pkt->buffer, &info, (uint8_t)a, (uint8_t)b) == CARDEA_RTP_OK;
 }
 
 /* ---- simulcast of encrypted payloads ---- */

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { installedPluginSo } from './lib/gateway.mjs';
 import { recordConsole } from './lib/browser.mjs';
-import { demoEnv, pollPage as poll } from './lib/demo.mjs';
+import { demoEnv, keepPageSockets, pollPage as poll } from './lib/demo.mjs';
 
 const CASE = { timeout: 120000 };
 const WEBRTCUP_MS = 20000;
@@ -73,16 +73,7 @@ async function restartGateway() {
 // can drop one as a network blip would.
 async function openPage(url, logs) {
 	const page = await env.browser.newPage();
-	await page.addInitScript(() => {
-		const Native = window.WebSocket;
-		window.openSockets = [];
-		window.WebSocket = class extends Native {
-			constructor(...args) {
-				super(...args);
-				window.openSockets.push(this);
-			}
-		};
-	});
+	await keepPageSockets(page);
 	logs.push(recordConsole(page));
 	await page.goto(url);
 	return page;

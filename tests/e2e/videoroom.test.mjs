@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { installedPluginSo } from './lib/gateway.mjs';
 import { recordConsole } from './lib/browser.mjs';
-import { demoEnv, pollPage as poll } from './lib/demo.mjs';
+import { demoEnv, keepPageSockets, pollPage as poll } from './lib/demo.mjs';
 
 const CASE = { timeout: 90000 };
 const JOIN_MS = 20000;
@@ -29,17 +29,7 @@ const videoStats = () => window.cardeaDemo.videoStats();
 // Opens videoroom.html with the query and waits until joined.
 async function openRoomPage(query, pages, logs) {
 	const page = await env.browser.newPage();
-	// Keeps every WebSocket the page opens, so a case can drop one.
-	await page.addInitScript(() => {
-		const Native = window.WebSocket;
-		window.openSockets = [];
-		window.WebSocket = class extends Native {
-			constructor(...args) {
-				super(...args);
-				window.openSockets.push(this);
-			}
-		};
-	});
+	await keepPageSockets(page);
 	pages.push(page);
 	logs.push(recordConsole(page));
 	const q = new URLSearchParams({ ws: env.gw.wsUrl, transport: 'ws', autojoin: '1', ...query });

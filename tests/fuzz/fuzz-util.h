@@ -42,6 +42,25 @@ static inline bool fuzz_record(fuzz_reader *r, const uint8_t **data, size_t *len
 	return true;
 }
 
+/* A packet record of the packet-sequence targets: a flags byte, a clock
+ * step in ms (added to *now_us), then the packet. Records shorter than two
+ * bytes are skipped. False when the input is used up. */
+static inline bool fuzz_packet_record(fuzz_reader *r, uint8_t *flags, int64_t *now_us,
+		const uint8_t **packet, size_t *len) {
+	const uint8_t *rec;
+	size_t rec_len;
+	while (fuzz_record(r, &rec, &rec_len)) {
+		if (rec_len < 2)
+			continue;
+		*flags = rec[0];
+		*now_us += (int64_t)rec[1] * 1000;
+		*packet = rec + 2;
+		*len = rec_len - 2;
+		return true;
+	}
+	return false;
+}
+
 /* An invariant of the code under test does not hold: crash, so libFuzzer
  * keeps the input. */
 #define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)

@@ -109,17 +109,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	cardea_rtp_recv_stats_init(&stats, 0, 90000);
 	int64_t now = 1000000;
 
-	const uint8_t *rec;
-	size_t rec_len;
-	while (fuzz_record(&r, &rec, &rec_len)) {
-		if (rec_len < 2)
-			continue;
-		uint8_t flags = rec[0];
-		now += (int64_t)rec[1] * 1000;
+	uint8_t flags;
+	const uint8_t *pkt;
+	size_t pkt_len;
+	while (fuzz_packet_record(&r, &flags, &now, &pkt, &pkt_len)) {
 		/* The plugin may change its packet in place: work on a copy. */
 		uint8_t buf[CARDEA_RTP_PACKET_MAX];
-		size_t len = rec_len - 2 > sizeof(buf) ? sizeof(buf) : rec_len - 2;
-		memcpy(buf, rec + 2, len);
+		size_t len = pkt_len > sizeof(buf) ? sizeof(buf) : pkt_len;
+		memcpy(buf, pkt, len);
 
 		cardea_packet_classify(buf, len);
 		cardea_rtp_info info;

@@ -78,15 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	memset(&raw_st, 0, sizeof(raw_st));
 	int64_t now = 1000000;
 
-	const uint8_t *rec;
-	size_t rec_len;
-	while (fuzz_record(&r, &rec, &rec_len)) {
-		if (rec_len < 2)
-			continue;
-		uint8_t flags = rec[0];
-		now += (int64_t)rec[1] * 1000;
-		const uint8_t *body = rec + 2;
-		size_t blen = rec_len - 2;
+	uint8_t flags;
+	const uint8_t *body;
+	size_t blen;
+	while (fuzz_packet_record(&r, &flags, &now, &body, &blen)) {
 		if ((flags & 4) && blen >= 2) {
 			cardea_svc_selector_set_spatial(&sel, body[0] - 1);
 			cardea_svc_selector_set_temporal(&sel, body[1] - 1);

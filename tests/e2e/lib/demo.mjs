@@ -45,3 +45,18 @@ export async function pollPage(page, fn, ok, timeoutMs, arg) {
 		await page.waitForTimeout(250);
 	}
 }
+
+// Makes the page keep every WebSocket it opens (window.openSockets), so a
+// case can drop one as a network blip would. Call before page.goto().
+export async function keepPageSockets(page) {
+	await page.addInitScript(() => {
+		const Native = window.WebSocket;
+		window.openSockets = [];
+		window.WebSocket = class extends Native {
+			constructor(...args) {
+				super(...args);
+				window.openSockets.push(this);
+			}
+		};
+	});
+}
