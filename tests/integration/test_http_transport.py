@@ -682,3 +682,38 @@ async def test_stop_with_parked_requests_is_quick(gateway_factory):
 		assert "[http] stopped" in gw.log_text()
 	finally:
 		await api.close()
+
+
+@pytest.mark.cardea_only
+async def test_stop_while_clients_keep_polling(gateway_factory):
+	"""Long-poll clients answered by the shutdown poll again at once on their
+	kept-alive connections, some on WHIP/WHEP paths, until the listeners are
+	gone: those late requests must not reach state already freed (this was a
+	SIGSEGV in cardea_whip_matches)."""
+	for _ in range(4):
+		gw = gateway_factory()
+		api = HttpApi(gw.http_url)
+		stop = False
+		try:
+			sid, _ = await new_session(api, gw)
+
+			async def hammer(whip):
+				async with aiohttp.ClientSession() as s:
+					while not stop:
+						url = f"{gw.http_url.rsplit('/janus', 1)[0]}/whep/demo" if whip else \
+							f"{gw.http_url}/{sid}?maxev=1"
+						try:
+							async with s.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
+								await r.read()
+						except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+							await asyncio.sleep(0.005)
+
+			tasks = [asyncio.ensure_future(hammer(i % 2 == 1)) for i in range(6)]
+			await asyncio.sleep(0.3)
+			rc, _ = await asyncio.get_running_loop().run_in_executor(None, gw.stop)
+			stop = True
+			await asyncio.gather(*tasks)
+			assert rc == 0, (rc, gw.log_tail())
+		finally:
+			stop = True
+			await api.close()

@@ -126,6 +126,8 @@ typedef struct http_module {
 	bool stopping;                          /* destroy started: nothing new may park */
 
 	gint live_reqs;                         /* atomic: http_req objects alive (destroy waits for 0) */
+	gint closing;                           /* atomic: teardown began; requests still arriving on
+	                                         * kept-alive connections get 503 and touch nothing else */
 
 	/* Abuse resistance (http.c): every open connection's http_conn, so the
 	 * timer thread can drop those that take too long to send a request.

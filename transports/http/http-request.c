@@ -338,6 +338,8 @@ static enum MHD_Result http_unsupported(http_req *req, const char *method) {
 static enum MHD_Result http_early(http_req *req, const char *url, const char *method) {
 	const http_settings *s = &cardea_http.settings;
 	struct MHD_Connection *conn = req->conn;
+	if (g_atomic_int_get(&cardea_http.closing))
+		return MHD_YES;  /* http_route answers 503 */
 	if (s->enforce_cors && s->allow_origin != NULL) {
 		const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
 		if (origin != NULL && !g_str_has_prefix(origin, s->allow_origin))
@@ -422,6 +424,11 @@ static enum MHD_Result http_refuse_rate(http_req *req) {
 /* The whole request is in: decide what it is (§4.1, §6). */
 static enum MHD_Result http_route(http_req *req, const char *url, const char *method) {
 	const http_settings *s = &cardea_http.settings;
+	/* MHD keeps serving open connections until MHD_stop_daemon: a long-poll
+	 * client answered by the shutdown polls again at once, while the WHIP
+	 * and poll state is being freed. */
+	if (g_atomic_int_get(&cardea_http.closing))
+		return http_send_bare(req, MHD_HTTP_SERVICE_UNAVAILABLE);
 	bool admin = req->listener->conf->admin;
 	http_conn *hc = cardea_http_conn_of(req->conn);
 	cardea_http_conn_request_in(hc);

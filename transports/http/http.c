@@ -265,6 +265,7 @@ static void http_setup_static(void) {
 }
 
 static void http_teardown(void) {
+	g_atomic_int_set(&cardea_http.closing, 1);
 	http_guard_stop();
 	cardea_whip_shutdown();
 	cardea_http_poll_shutdown();
@@ -286,6 +287,7 @@ static void http_teardown(void) {
 		cardea_http.listeners[i].daemon = NULL;
 	}
 	cardea_http_poll_free();
+	cardea_whip_free();
 	/* The daemons are stopped: every connection reported CLOSED. */
 	if (cardea_http.conns != NULL)
 		g_hash_table_destroy(cardea_http.conns);

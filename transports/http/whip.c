@@ -747,6 +747,11 @@ void cardea_whip_shutdown(void) {
 	cardea_http.core->transport_gone(cardea_http.self, whip.ts);
 	cardea_transport_session_unref(whip.ts);
 	whip.ts = NULL;
+}
+
+void cardea_whip_free(void) {
+	if (whip.prefix == NULL)
+		return;
 	g_free(whip.prefix);
 	whip.prefix = NULL;
 	g_mutex_clear(&whip.lock);

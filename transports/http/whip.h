@@ -29,6 +29,8 @@
 bool cardea_whip_init(const char *config_path);
 /* Ends every resource's session; main thread, before the listeners stop. */
 void cardea_whip_shutdown(void);
+/* After the HTTP daemons stopped: frees what a late request could still read. */
+void cardea_whip_free(void);
 /* True when `url` is a WHIP/WHEP path (and WHIP is enabled). */
 bool cardea_whip_matches(const char *url);
 /* MHD worker: the whole request is in. */
