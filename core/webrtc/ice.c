@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <nice/agent.h>
 #include "ice.h"
+#include "ice-tombstone.h"
 #include "cardea/module.h"
 
 struct cardea_ice {
@@ -42,6 +43,9 @@ struct cardea_ice {
 	GSocket *direct_sock;           /* ref; NULL: use nice_agent_send (TURN, TCP, not connected) */
 	struct sockaddr_storage direct_addr;
 	socklen_t direct_addr_len;
+	/* The previous selected socket after cardea_ice_restart_new_ports,
+	 * rejecting stale checks for a while (ice-tombstone.c). */
+	cardea_ice_tombstone *tombstone;
 };
 
 static void direct_reset(cardea_ice *ice) {
@@ -399,6 +403,7 @@ void cardea_ice_free(cardea_ice *ice) {
 		g_object_unref(ice->agent);
 	}
 	g_slist_free_full(ice->early_candidates, (GDestroyNotify)nice_candidate_free);
+	cardea_ice_tombstone_free(ice->tombstone);
 	g_free(ice->ufrag);
 	g_free(ice->pwd);
 	g_free(ice->selected);
@@ -477,6 +482,9 @@ void cardea_ice_remote_gathering_done(cardea_ice *ice) {
  * nominate a new one once the old one times out (Chromium: about 5 s of
  * unanswered pings), which races the default. */
 #define ICE_RESTART_IDLE_TIMEOUT_MS 15000
+/* How long the old selected port rejects stale checks after a restart on
+ * new ports: past a browser's weak-pair timeout (about 2.5 s). */
+#define ICE_TOMBSTONE_MS 4000
 
 gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd) {
 	direct_reset(ice);
@@ -493,6 +501,36 @@ gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd)
 	return ok;
 }
 
+/* The new stream of cardea_ice_restart_new_ports: attached, credentials
+ * set, gathering. FALSE with ice->stream_id 0 when no stream could be
+ * added, else with the new (not gathering) stream in place. */
+static gboolean replace_stream(cardea_ice *ice, const char *ufrag, const char *pwd) {
+	ice->stream_id = add_stream(ice);
+	if (ice->stream_id == 0) {
+		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] could not add a stream to the agent on restart");
+		return FALSE;
+	}
+	nice_agent_attach_recv(ice->agent, ice->stream_id, 1, ice->context, on_receive, ice);
+	gboolean ok = set_local_credentials(ice, ufrag, pwd);
+	refresh_credentials(ice);
+	/* Not cardea_ice_gather: a failure here is not an error yet (below). */
+	ice->gathering = ok && nice_agent_gather_candidates(ice->agent, ice->stream_id);
+	return ice->gathering;
+}
+
+/* The selected pair's own UDP socket (host or srflx, not TURN), a new ref, or NULL. */
+static GSocket *selected_udp_socket(cardea_ice *ice) {
+	NiceCandidate *local = NULL, *remote = NULL;
+	if (ice->state != CARDEA_ICE_CONNECTED ||
+			!nice_agent_get_selected_pair(ice->agent, ice->stream_id, 1, &local, &remote) ||
+			local->transport != NICE_CANDIDATE_TRANSPORT_UDP || local->type == NICE_CANDIDATE_TYPE_RELAYED)
+		return NULL;
+	GSocket *sock = nice_agent_get_selected_socket(ice->agent, ice->stream_id, 1);
+	if (sock && g_socket_get_socket_type(sock) != G_SOCKET_TYPE_DATAGRAM)
+		g_clear_object(&sock);
+	return sock;
+}
+
 /* Why new sockets: a browser that restarts ICE after its address changed
  * (Chromium) pings our old candidate from its new address with the OLD
  * credentials as soon as it made its offer, before we restarted; we answer,
@@ -502,15 +540,10 @@ gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd)
  * Candidates on new ports are new addresses: it pairs and checks them. */
 gboolean cardea_ice_restart_new_ports(cardea_ice *ice, const char *ufrag, const char *pwd) {
 	guint old = ice->stream_id;
+	GSocket *old_sock = selected_udp_socket(ice);
+	char *old_pwd = g_strdup(ice->pwd);
 	direct_reset(ice);
 	nice_agent_attach_recv(ice->agent, old, 1, ice->context, NULL, NULL);
-	nice_agent_remove_stream(ice->agent, old);
-	ice->stream_id = add_stream(ice);
-	if (ice->stream_id == 0) {
-		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] could not add a stream to the agent on restart");
-		return FALSE;
-	}
-	nice_agent_attach_recv(ice->agent, ice->stream_id, 1, ice->context, on_receive, ice);
 	g_object_set(ice->agent, "idle-timeout", (guint)ICE_RESTART_IDLE_TIMEOUT_MS, NULL);
 	ice->remote_credentials_set = FALSE;
 	ice->remote_candidates = 0;
@@ -518,9 +551,40 @@ gboolean cardea_ice_restart_new_ports(cardea_ice *ice, const char *ufrag, const 
 	ice->early_candidates = NULL;
 	g_clear_pointer(&ice->selected, g_free);
 	ice->restarts++;
-	gboolean ok = set_local_credentials(ice, ufrag, pwd);
-	refresh_credentials(ice);
-	return ok && cardea_ice_gather(ice);
+	/* The old stream keeps its sockets until the new one has bound its
+	 * own: within a port range the agent starts at a random port, and one
+	 * just freed would come back half the time in a two-port range (the
+	 * peer's stale pair again; tests/unit/test_ice_restart.c). */
+	gboolean ok = replace_stream(ice, ufrag, pwd);
+	if (!ok && ice->stream_id != 0 && ice->tombstone) {
+		/* The previous restart's old port still rejects stale checks: a
+		 * port that differs from the current one matters more now. */
+		nice_agent_attach_recv(ice->agent, ice->stream_id, 1, ice->context, NULL, NULL);
+		nice_agent_remove_stream(ice->agent, ice->stream_id);
+		cardea_ice_tombstone_free(ice->tombstone);
+		ice->tombstone = NULL;
+		ok = replace_stream(ice, ufrag, pwd);
+	}
+	if (ok && old_sock) {
+		/* Before the agent closes its fd: ours keeps the port. */
+		cardea_ice_tombstone_free(ice->tombstone);
+		ice->tombstone = cardea_ice_tombstone_new(ice->context, g_socket_get_fd(old_sock), old_pwd,
+			ICE_TOMBSTONE_MS, &ice->tombstone);
+	}
+	g_clear_object(&old_sock);
+	g_free(old_pwd);
+	nice_agent_remove_stream(ice->agent, old);
+	if (!ok && ice->stream_id != 0) {
+		/* No free port for both sets (a full range): the old ones, free
+		 * now, are better than no restart. */
+		CARDEA_LOG(CARDEA_LOG_WARN, "[ice] no free port for new candidates on restart: reusing the old ones");
+		nice_agent_attach_recv(ice->agent, ice->stream_id, 1, ice->context, NULL, NULL);
+		nice_agent_remove_stream(ice->agent, ice->stream_id);
+		ok = replace_stream(ice, ufrag, pwd);
+	}
+	if (!ok)
+		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] restart failed (no usable local address or port?)");
+	return ok;
 }
 
 int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len) {

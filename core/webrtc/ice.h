@@ -86,7 +86,12 @@ gboolean cardea_ice_restart(cardea_ice *ice, const char *ufrag, const char *pwd)
  * starts again (local_candidate / gathering_done callbacks follow), so the
  * peer gets candidates on new ports. For restarts the PEER asked for (its
  * offer), where it may have paired our old candidates with its new address
- * before we knew of the restart (ice.c says why that stalls). */
+ * before we knew of the restart (ice.c says why that stalls). The new
+ * sockets are bound before the old ones close, so ports always change
+ * (unless the port range is full: then the old ones are reused). The old
+ * selected port then rejects checks signed with the old password (STUN
+ * 400) for ICE_TOMBSTONE_MS, so such a peer drops its stale pair at once
+ * (ice-tombstone.c), and closes. */
 gboolean cardea_ice_restart_new_ports(cardea_ice *ice, const char *ufrag, const char *pwd);
 /* Sends a datagram on the selected pair. Returns bytes sent or -1. */
 int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len);

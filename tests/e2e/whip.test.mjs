@@ -3,8 +3,9 @@
 // with POST /whep/demo and decodes frames. Then each of them restarts ICE
 // the WHIP way: pc.restartIce(), a new offer whose ICE credentials and
 // candidates go in a PATCH (application/trickle-ice-sdpfrag, If-Match: *),
-// the gateway's 200 brings its new credentials and a new ETag, and the page
-// applies them to the answer it already has. The selected candidate pair
+// the gateway's 200 brings its new credentials, its candidates (on new
+// ports) and a new ETag, and the page applies them to the answer it already
+// has. The selected candidate pair
 // moves to the new credentials and the viewer keeps decoding.
 //
 // WHIP/WHEP live on Cardea's HTTP transport (Janus has no built-in
@@ -101,10 +102,14 @@ function installClient() {
 				serverUfrag: attr(body, 'ice-ufrag'), serverPwd: attr(body, 'ice-pwd') };
 			if (r.status !== 200 || !out.serverUfrag || !out.serverPwd)
 				return out;
-			// The answer we have, with the gateway's new credentials and a newer o= version.
+			// The answer we have, with the gateway's new credentials and
+			// candidates (a restart moves them to new ports) and a newer o= version.
+			const candidates = body.split(/\r?\n/).filter(l => /^a=(candidate:|end-of-candidates)/.test(l));
 			const answer = this.answer
+				.replace(/^a=(candidate:|end-of-candidates).*\r?\n/gm, '')
 				.replace(/^a=ice-ufrag:\S+/gm, `a=ice-ufrag:${out.serverUfrag}`)
-				.replace(/^a=ice-pwd:\S+/gm, `a=ice-pwd:${out.serverPwd}`)
+				.replace(/^a=ice-pwd:\S+(\r?\n)/gm, (_, eol) => `a=ice-pwd:${out.serverPwd}${eol}` +
+					candidates.map(c => c + eol).join(''))
 				.replace(/^(o=\S+ \S+ )(\d+)/m, (_, head, v) => `${head}${BigInt(v) + 1n}`);
 			await pc.setRemoteDescription({ type: 'answer', sdp: answer });
 			this.answer = answer;

@@ -11,10 +11,12 @@
 //
 // Commands, one JSON object per stdin line, each answered by one JSON line
 // ({"error": "..."} when it failed):
-//   {"cmd": "offer", "restart": false}  -> {"sdp": OFFER}  sendrecv audio + video
-//        from the fake camera and microphone; restart: true = createOffer({iceRestart: true})
-//        on the existing connection, as janus.js does for iceRestart. Returned once
-//        gathering completed (no trickle), or after 3 s with what was gathered.
+//   {"cmd": "offer", "restart": false, "recvonly": false}  -> {"sdp": OFFER}  sendrecv
+//        audio + video from the fake camera and microphone (recvonly: true, the first
+//        time: a receive-only audio + video offer, as a WHEP player makes); restart:
+//        true = createOffer({iceRestart: true}) on the existing connection, as janus.js
+//        does for iceRestart. Returned once gathering completed (no trickle), or after
+//        3 s with what was gathered.
 //   {"cmd": "answer", "sdp": ANSWER}    -> {}
 //   {"cmd": "addresses"}                -> {"addresses": [...]} the host candidate addresses
 //        a new RTCPeerConnection gathers now: what the browser believes its
@@ -81,12 +83,17 @@ await page.goto(`file://${html}`);
 await page.evaluate(() => {
 	window.peer = {
 		pc: null,
-		async offer(restart, gatherMs) {
+		async offer(restart, recvonly, gatherMs) {
 			if (!this.pc) {
 				this.pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-				const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
-				for (const t of stream.getTracks())
-					this.pc.addTrack(t, stream);
+				if (recvonly) {
+					this.pc.addTransceiver('audio', { direction: 'recvonly' });
+					this.pc.addTransceiver('video', { direction: 'recvonly' });
+				} else {
+					const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
+					for (const t of stream.getTracks())
+						this.pc.addTrack(t, stream);
+				}
 				const remote = new MediaStream();
 				this.pc.ontrack = ev => remote.addTrack(ev.track);
 				document.getElementById('v').srcObject = remote;
@@ -156,7 +163,7 @@ for await (const line of createInterface({ input: process.stdin })) {
 	try {
 		cmd = JSON.parse(line);
 		if (cmd.cmd === 'offer')
-			out({ sdp: await page.evaluate(([r, ms]) => window.peer.offer(r, ms), [!!cmd.restart, GATHER_MS]) });
+			out({ sdp: await page.evaluate(([r, ro, ms]) => window.peer.offer(r, ro, ms), [!!cmd.restart, !!cmd.recvonly, GATHER_MS]) });
 		else if (cmd.cmd === 'answer')
 			out(await page.evaluate(sdp => window.peer.answer(sdp).then(() => ({})), cmd.sdp));
 		else if (cmd.cmd === 'addresses')

@@ -46,6 +46,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -202,6 +203,17 @@ async def relay_main(args):
 	for s, p in listeners:
 		await asyncio.start_server(forwarder(p), sock=s)
 
+	async def listening(port):
+		"""Whether something in "gw" accepts on 127.0.0.1:port. The test cannot
+		tell from its side: our own listener in the root namespace accepts
+		from the start and only then finds the upstream refusing."""
+		try:
+			_, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+		except (OSError, asyncio.TimeoutError):
+			return False
+		w.close()
+		return True
+
 	# Control: one JSON object per stdin line, one JSON answer per stdout line.
 	reader = asyncio.StreamReader()
 	await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -212,9 +224,12 @@ async def relay_main(args):
 			break
 		try:
 			cmd = json.loads(line)
-			for name in ("up", "down") if cmd.get("dir", "both") == "both" else (cmd["dir"],):
-				dirs[name].set(cmd.get("delay_ms"), cmd.get("jitter_ms"), cmd.get("loss"))
-			ans = {name: d.state() for name, d in dirs.items()}
+			if "probe" in cmd:
+				ans = {"listening": {str(p): await listening(p) for p in cmd["probe"]}}
+			else:
+				for name in ("up", "down") if cmd.get("dir", "both") == "both" else (cmd["dir"],):
+					dirs[name].set(cmd.get("delay_ms"), cmd.get("jitter_ms"), cmd.get("loss"))
+				ans = {name: d.state() for name, d in dirs.items()}
 		except Exception as e:
 			ans = {"error": f"{type(e).__name__}: {e}"}
 		print(json.dumps(ans), flush=True)
@@ -291,10 +306,33 @@ class NetLab:
 		for k, v in (sections or {}).items():
 			sec.setdefault(k, {}).update(v)
 		gw = factory(start=False, wrapper=[IP, "netns", "exec", self.gw_ns], sections=sec, **kw)
+		ports = [gw.http_port, gw.admin_http_port, gw.ws_port, gw.admin_ws_port]
 		if self.relay is None:
-			self.up([gw.http_port, gw.admin_http_port, gw.ws_port, gw.admin_ws_port])
-		gw.start()
+			self.up(ports)
+		gw.start(wait=False)
+		# gw.wait_ready's "port accepts" checks would only reach the relay's
+		# listeners here, which accept at once: a WebSocket opened right
+		# after could hit a daemon that was not listening yet. The relay
+		# checks from inside "gw" instead, then wait_ready asks /info.
+		self.wait_listening(gw, ports)
+		gw.wait_ready()
 		return gw
+
+	def wait_listening(self, gw, ports, timeout=None):
+		"""Until the daemon accepts on every port inside "gw" (asked to the
+		relay, which lives there)."""
+		from gateway import START_TIMEOUT, GatewayError
+		deadline = time.monotonic() + (timeout or START_TIMEOUT)
+		while True:
+			ans = self.control(probe=ports)["listening"]
+			missing = [p for p in ports if not ans[str(p)]]
+			if not missing:
+				return
+			if not gw.alive():
+				raise GatewayError(f"daemon exited with {gw.proc.returncode} during start-up:\n{gw.log_tail()}")
+			if time.monotonic() > deadline:
+				raise GatewayError(f"ports {missing} never opened inside {self.gw_ns}:\n{gw.log_tail()}")
+			time.sleep(0.05)
 
 	def control(self, **cmd):
 		"""Sets impairments: dir='up'|'down'|'both', delay_ms, jitter_ms, loss

@@ -20,6 +20,19 @@ networks by interface and prefix, and after an address change inside the
 same prefix it offers no candidate at all (measured with Chromium 14x on
 Debian 12), so that move cannot be recovered by any restart.
 
+The same move then an ICE restart over WHEP (RFC 9725 4.3.3): Chromium
+plays a broadcast channel with a receive-only offer POSTed to /whep, and
+after the move sends its restart offer's ufrag/pwd and candidates in a PATCH;
+the gateway's new credentials and candidates from the 200 replace those of
+its first answer. The publisher (aiortc, netpeer.py) runs inside the
+gateway's namespace, so the move does not touch it. The budget is the same.
+
+Both restarts race the same way in Chromium: from its new address it checks
+our old candidate with the old credentials while the restart is signalled,
+and keeps that pair once it got an answer there; the gateway's new
+candidates must be on new ports to be checked at all (core ice.c, and
+pc-restart.c for the WHEP/WHIP path).
+
 Needs root and network namespaces; skipped with the reason otherwise (a skip
 is reported as a skip by tests/run-all.sh, never as a pass).
 """
@@ -27,13 +40,18 @@ is reported as a skip by tests/run-all.sh, never as a pass).
 import asyncio
 import json
 import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+import gateway as gwmod
 from apiclient import open_api, open_admin
-from netns import IP, NetLab, NetPeer, run
+from bcutil import CONFIG as BCAST_CONFIG
+from netns import IP, PYTHON, NetLab, NetPeer, run
 # The echotest plugin folder and the lab (namespaces + relay, closed at teardown).
 from test_netem import lab, plugdir  # noqa: F401  (pytest fixtures)
 
@@ -69,6 +87,29 @@ def move_client_to_other_subnet(lab):
 	run(IP, "-n", lab.cl_ns, "route", "add", f"{lab.gw_ip}/32", "dev", cl_dev)
 	lab.cl_ip = new_ip
 	return new_ip
+
+
+async def playing_from(peer, ip):
+	"""The browser decodes video (10 frames) on a pair from address `ip`."""
+	st, _ = await wait_frames(peer, 10, 20)
+	assert st["framesDecoded"] > 10, f"no video decoded before the move: {st}"
+	assert st["localAddress"] == ip, st
+
+
+async def move_and_stall(lab, peer):
+	"""Moves the client (the video stops), then waits until Chromium knows
+	its new address (it enumerates again ~2 s after a change): when an
+	application restarts ICE. Returns (new address, browser stats)."""
+	new_ip = move_client_to_other_subnet(lab)
+	await asyncio.sleep(0.5)        # frames in flight land
+	stalled = (await peer.call(cmd="stats"))["framesDecoded"]
+	deadline = time.monotonic() + 15
+	while (addrs := (await peer.call(cmd="addresses"))["addresses"]) != [new_ip]:
+		assert time.monotonic() < deadline, f"Chromium still sees {addrs}, not {new_ip}"
+		await asyncio.sleep(0.5)
+	st = await peer.call(cmd="stats")
+	assert st["framesDecoded"] <= stalled + 2, f"media kept flowing after the move, the old path is not dead: {st}"
+	return new_ip, st
 
 
 def ice_creds(sdp):
@@ -117,22 +158,10 @@ async def test_ice_restart_after_address_change(lab, gateway_factory, plugdir):
 		assert f" {old_ip} " in offer, f"Chromium did not gather on the namespace address:\n{offer}"
 		assert f" {lab.gw_ip} " in answer, answer
 		await api.event(sid, {"janus": "webrtcup", "sender": hid}, timeout=20)
-		st, _ = await wait_frames(peer, 10, 20)
-		assert st["framesDecoded"] > 10, f"no echoed video before the move: {st}"
-		assert st["localAddress"] == old_ip, st
+		await playing_from(peer, old_ip)
 
 		# The address changes: the old 5-tuple is dead, the echo stops.
-		new_ip = move_client_to_other_subnet(lab)
-		await asyncio.sleep(0.5)        # frames in flight land
-		stalled = (await peer.call(cmd="stats"))["framesDecoded"]
-		# The browser learns of its new address (Chromium waits ~2 s after a
-		# change before it enumerates again); an application restarts ICE then.
-		deadline = time.monotonic() + 15
-		while (addrs := (await peer.call(cmd="addresses"))["addresses"]) != [new_ip]:
-			assert time.monotonic() < deadline, f"Chromium still sees {addrs}, not {new_ip}"
-			await asyncio.sleep(0.5)
-		st = await peer.call(cmd="stats")
-		assert st["framesDecoded"] <= stalled + 2, f"media kept flowing after the move, the old path is not dead: {st}"
+		new_ip, st = await move_and_stall(lab, peer)
 
 		# ICE restart, timed from the request (the browser's new offer) to the
 		# first echoed frame decoded after it.
@@ -162,4 +191,143 @@ async def test_ice_restart_after_address_change(lab, gateway_factory, plugdir):
 	finally:
 		await peer.close()
 		await api.close()
+	assert gw.alive()
+
+
+# ---- WHEP ----------------------------------------------------------------------
+
+SDP = "application/sdp"
+FRAG = "application/trickle-ice-sdpfrag"
+
+
+@pytest.fixture
+def bcdir():
+	d = Path(tempfile.mkdtemp(prefix="cardea-netns-bc-"))
+	shutil.copy(gwmod.PREFIX / "lib" / "cardea" / "plugins" / "cardea_plugin_broadcast.so", d)
+	yield d
+	shutil.rmtree(d, ignore_errors=True)
+
+
+def first_section(sdp):
+	"""The lines of the first m-section (the bundle's, with max-bundle)."""
+	lines = sdp.replace("\r\n", "\n").split("\n")
+	start = next(i for i, l in enumerate(lines) if l.startswith("m="))
+	end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("m=")), len(lines))
+	return lines[start:end]
+
+
+def restart_frag(offer):
+	"""RFC 9725 4.3.3: the restart offer's ICE credentials and candidates in
+	an sdpfrag, under its first m-line."""
+	ufrag, pwd = ice_creds(offer)
+	sec = first_section(offer)
+	mid = next(l for l in sec if l.startswith("a=mid:"))
+	cands = [l for l in sec if l.startswith("a=candidate:")]
+	return "\r\n".join([f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", sec[0], mid, *cands,
+		"a=end-of-candidates"]) + "\r\n"
+
+
+def answer_after_restart(answer, frag):
+	"""The gateway's first answer with the ICE lines of its PATCH 200: what a
+	WHEP client hands to setRemoteDescription after a restart."""
+	ufrag, pwd = ice_creds(frag)
+	cands = [l for l in frag.replace("\r\n", "\n").split("\n") if l.startswith("a=candidate:")]
+	out = []
+	for line in answer.replace("\r\n", "\n").split("\n"):
+		if line.startswith(("a=candidate:", "a=end-of-candidates")):
+			continue
+		if line.startswith("a=ice-ufrag:"):
+			line = f"a=ice-ufrag:{ufrag}"
+		elif line.startswith("a=ice-pwd:"):
+			line = f"a=ice-pwd:{pwd}"
+		out.append(line)
+		if line.startswith("a=mid:"):
+			out.extend(cands + ["a=end-of-candidates"])
+	return "\r\n".join(out)
+
+
+async def post_sdp(http, url, sdp):
+	async with http.post(url, data=sdp.encode(), headers={"Content-Type": SDP}) as r:
+		body = await r.text()
+		assert r.status == 201, (url, r.status, body)
+		return r.headers["Location"], r.headers["ETag"], body
+
+
+async def handle_ices(gw):
+	"""ICE info of every handle of the gateway."""
+	out = []
+	async with open_admin(gw, "http") as admin:
+		for sid in await admin.list_sessions():
+			for hid in (await admin.ok({"janus": "list_handles", "session_id": sid}))["handles"]:
+				info = await admin.ok({"janus": "handle_info", "session_id": sid, "handle_id": hid})
+				out.append(info["info"]["webrtc"]["ice"])
+	return out
+
+
+@pytest.mark.timeout_s(150)
+async def test_whep_ice_restart_after_address_change(lab, gateway_factory, bcdir):
+	gw = lab.start_gateway(gateway_factory, args=["-P", str(bcdir)], files={"cardea.plugin.broadcast.jcfg": BCAST_CONFIG})
+	base = f"http://127.0.0.1:{gw.http_port}"
+	# The publisher lives in the gateway's namespace, on its address: the
+	# client's move leaves it alone.
+	pub = NetPeer()
+	await pub.start([IP, "netns", "exec", lab.gw_ns, PYTHON, str(HERE / "netpeer.py"), "--ip", lab.gw_ip])
+	lab.peers.append(pub)
+	peer = await browser_peer(lab)
+	try:
+		async with aiohttp.ClientSession() as http:
+			_, _, panswer = await post_sdp(http, f"{base}/whip/demo", await pub.offer())
+			await pub.answer(panswer)
+			old_ip = lab.cl_ip
+			offer = (await peer.call(cmd="offer", recvonly=True))["sdp"]
+			assert f" {old_ip} " in offer and "a=recvonly" in offer, offer
+			location, etag, answer = await post_sdp(http, f"{base}/whep/demo", offer)
+			assert f" {lab.gw_ip} " in answer, answer
+			await peer.call(cmd="answer", sdp=answer)
+			await playing_from(peer, old_ip)
+
+			new_ip, st = await move_and_stall(lab, peer)
+
+			# ICE restart over PATCH, timed from the browser's restart offer
+			# to the first frame decoded after it.
+			before = st["framesDecoded"]
+			t0 = time.monotonic()
+			offer2 = (await peer.call(cmd="offer", restart=True))["sdp"]
+			frag = restart_frag(offer2)
+			async with http.patch(base + location, data=frag.encode(),
+					headers={"Content-Type": FRAG, "If-Match": etag}) as r:
+				body = await r.text()
+				assert r.status == 200, (r.status, body, frag)
+				assert r.headers["Content-Type"].startswith(FRAG), r.headers
+				etag2 = r.headers["ETag"]
+			answer2 = answer_after_restart(answer, body)
+			await peer.call(cmd="answer", sdp=answer2)
+			t_signalled = time.monotonic() - t0
+			st, seen = await wait_frames(peer, before, 10)
+			resumed = None if seen is None else seen - t0
+			ices = await handle_ices(gw)
+			report = (f"signalling took {t_signalled:.2f}s; browser {st}; gateway ice {ices}"
+				f"\n--- restart offer ---\n{offer2}\n--- PATCH ---\n{frag}\n--- 200 ---\n{body}")
+
+			assert etag2 != etag, report
+			assert ice_creds(body) != ice_creds(answer), report
+			assert f" {new_ip} " in frag, report
+			old_ports = {int(m) for m in re.findall(r"a=candidate:\S+ 1 udp \d+ \S+ (\d+) typ host", answer, re.I)}
+			new_ports = {int(m) for m in re.findall(r"a=candidate:\S+ 1 udp \d+ \S+ (\d+) typ host", body, re.I)}
+			assert old_ports and new_ports and not old_ports & new_ports, \
+				"the restart must move the gateway's candidates to new ports: " + report
+			assert seen is not None, "no frame played within 10 s of the WHEP ICE restart: " + report
+			assert resumed < RESUME_S, f"video resumed {resumed:.2f}s after the restart offer (> {RESUME_S}s): " + report
+			assert st["localAddress"] == new_ip, report
+			assert sorted(i["restarts"] for i in ices) == [0, 1], report
+
+			st2, _ = await wait_frames(peer, st["framesDecoded"] + 30, 5)
+			assert st2["framesDecoded"] > st["framesDecoded"] + 30, f"video stalled after the restart: {st} -> {st2}"
+			print(f"WHEP ICE restart: video again {resumed:.3f}s after the restart offer "
+				f"(signalling {t_signalled:.3f}s)")
+			async with http.delete(base + location) as r:
+				assert r.status == 200
+	finally:
+		await peer.close()
+		await pub.close()
 	assert gw.alive()

@@ -16,6 +16,8 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 from aiortc import RTCSessionDescription
+from aioice import Candidate
+from aioice.ice import CandidatePair
 
 from apiclient import open_admin
 from bcutil import broadcast_gateway, presenter_pc, viewer_pc, frames_of, dominant
@@ -242,8 +244,9 @@ async def restart_handles(admin):
 async def restart_over_patch(http, url, etag, pc, answer):
 	"""Plays a WHIP/WHEP client's part of an ICE restart on an aiortc pc
 	(aioice cannot restart by itself): new local credentials sent in a PATCH,
-	the gateway's new ones from the 200, then a nominating check on the pair
-	in use. Returns the new ETag."""
+	the gateway's new ones and candidates from the 200, then a nominating
+	check from the local candidate in use to the gateway's new one. Returns
+	the new ETag."""
 	conn = ice_connection(pc)
 	old_u, old_p = conn.local_username, conn.local_password
 	new_u, new_p = "rst" + old_u, "restart" + old_p[7:]
@@ -258,11 +261,17 @@ async def restart_over_patch(http, url, etag, pc, answer):
 	assert new_etag and new_etag != etag, (etag, new_etag)
 	su, sp = attr(body, "ice-ufrag"), attr(body, "ice-pwd")
 	assert su and sp and su != attr(answer, "ice-ufrag") and sp != attr(answer, "ice-pwd"), (answer, body)
-	# the gateway's candidates (kept across the restart) under the bundle m-line
+	# the gateway's candidates, on new ports (pc-restart.c), under the bundle m-line
 	assert re.search(r"^m=video 9 ", body, re.M) and "a=mid:0\r\n" in body, body
 	assert "a=candidate:" in body and "a=end-of-candidates" in body, body
+	old_pair = conn._nominated[1]
+	cands = [Candidate.from_sdp(line[len("a=candidate:"):]) for line in body.splitlines()
+		if line.startswith("a=candidate:") and " udp " in line.lower()]
+	assert cands and all(c.port != old_pair.remote_candidate.port for c in cands), (old_pair, body)
 	conn.remote_username, conn.remote_password = su, sp
-	await conn.check_start(conn._nominated[1])
+	pair = CandidatePair(old_pair.protocol, cands[0])
+	await conn.check_start(pair)
+	assert conn._nominated[1] is pair, f"the check to the gateway's new candidate failed: {pair.state}"
 	return new_etag
 
 

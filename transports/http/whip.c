@@ -537,7 +537,7 @@ static enum MHD_Result patch_restart(http_req *req, whip_res *r, const char *ufr
 		g_string_append(body, "a=ice-lite\r\n");
 	g_string_append_printf(body, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n",
 		json_string_value(json_object_get(local, "ufrag")), json_string_value(json_object_get(local, "pwd")));
-	/* Our candidates (kept across the restart) under the bundle's m-line. */
+	/* Our candidates (on new ports: pc-restart.c says why) under the bundle's m-line. */
 	g_string_append_printf(body, "%s\r\n", r->mline0);
 	if (r->mid0)
 		g_string_append_printf(body, "a=mid:%s\r\n", r->mid0);

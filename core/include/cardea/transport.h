@@ -84,8 +84,9 @@ typedef struct cardea_transport_core {
 	 * the PeerConnection of handle `handle_id` of session `session_id`, a
 	 * session bound to `ts`, restarts ICE with the peer's new credentials
 	 * (`ufrag` 4-256 and `pwd` 22-256 ice-chars, RFC 8839 5.4). DTLS, SRTP
-	 * and the negotiated media carry on. Any thread; waits for the PC's
-	 * media loop (briefly, never for the network). Returns 0 and *local, a
+	 * and the negotiated media carry on; our candidates move to new ports.
+	 * Any thread; waits for the PC's media loop and for its new candidates
+	 * (at most 1 s: STUN/TURN ones need the network). Returns 0 and *local, a
 	 * new object {"ufrag", "pwd": our new credentials, "candidates": our
 	 * candidates as "candidate:..." strings, "complete": gathering is over,
 	 * "lite": we are ICE lite}; the peer's new candidates then come as
