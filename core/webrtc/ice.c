@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <nice/agent.h>
 #include "ice.h"
+#include "webrtc/send-batch.h"
 #include "ice-tombstone.h"
 #include "cardea/module.h"
 
@@ -49,6 +50,9 @@ struct cardea_ice {
 };
 
 static void direct_reset(cardea_ice *ice) {
+	/* Datagrams queued for this socket's fd go out before it may close. */
+	if (ice->direct_sock)
+		cardea_send_batch_flush();
 	g_clear_object(&ice->direct_sock);
 	ice->direct_checked = FALSE;
 }
@@ -593,6 +597,10 @@ int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len) {
 	if (!ice->direct_checked)
 		direct_resolve(ice);
 	if (ice->direct_sock) {
+		/* Media loop threads: queued for one io_uring round per burst. */
+		if (cardea_send_batch_add(g_socket_get_fd(ice->direct_sock), (const struct sockaddr *)&ice->direct_addr,
+				ice->direct_addr_len, buf, len))
+			return (int)len;
 		ssize_t n;
 		do
 			n = sendto(g_socket_get_fd(ice->direct_sock), buf, len, 0,

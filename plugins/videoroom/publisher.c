@@ -1010,7 +1010,7 @@ static int apply_stream_changes(vr_publisher *p, json_t *streams, int *kf) {
 				for (guint t = 0; t < p->links->len; t++) {
 					vr_target *tg = p->links->pdata[t];
 					if (tg->pub_mindex == ps->mindex)
-						g_atomic_int_inc(&tg->sub->streams[tg->sidx].sim_gen);
+						g_atomic_int_inc(&tg->sub->streams[tg->sidx]->sim_gen);
 				}
 				want_kf = TRUE;
 				CARDEA_LOG(CARDEA_LOG_VERB, "[videoroom] %s resumes stream %s", p->id, ps->mid);

@@ -24,7 +24,10 @@ static void sstream_clear(vr_sstream *ss) {
 static void subscriber_free(const cardea_refcount *ref) {
 	vr_subscriber *sub = cardea_container_of(ref, vr_subscriber, ref);
 	for (int i = 0; i < VR_MAX_SUB_STREAMS; i++)
-		sstream_clear(&sub->streams[i]);
+		if (sub->streams[i]) {
+			sstream_clear(sub->streams[i]);
+			g_free(sub->streams[i]);
+		}
 	vr_room_unref(sub->room);
 	cardea_plugin_session_unref(sub->app);
 	g_mutex_clear(&sub->mutex);
@@ -98,8 +101,8 @@ void vr_subscriber_relay(vr_subscriber *sub, int sidx, const cardea_rtp_packet *
 		const vr_pstream *ps, gint64 now) {
 	if (g_atomic_int_get(&sub->paused) || g_atomic_int_get(&sub->left) || sidx < 0 || sidx >= VR_MAX_SUB_STREAMS)
 		return;
-	vr_sstream *ss = &sub->streams[sidx];
-	if (!g_atomic_int_get(&ss->send))
+	vr_sstream *ss = g_atomic_pointer_get(&sub->streams[sidx]);
+	if (ss == NULL || !g_atomic_int_get(&ss->send))
 		return;
 	uint8_t buf[CARDEA_RTP_PACKET_MAX];
 	cardea_rtp_packet out;
@@ -166,7 +169,7 @@ void vr_subscriber_keyframe_request(vr_subscriber *sub, int mindex) {
 	int fm[VR_MAX_SUB_STREAMS], n = 0;
 	g_mutex_lock(&sub->mutex);
 	for (int i = 0; i < sub->n_streams; i++) {
-		vr_sstream *ss = &sub->streams[i];
+		vr_sstream *ss = sub->streams[i];
 		if ((mindex < 0 || i == mindex) && ss->active && ss->feed && ss->type == VR_VIDEO) {
 			cardea_refcount_ref(&ss->feed->ref);
 			feeds[n] = ss->feed;
@@ -191,7 +194,7 @@ void vr_subscriber_keyframe_request(vr_subscriber *sub, int mindex) {
 static char *build_offer(vr_subscriber *sub) {
 	cardea_sdp *sdp = cardea_sdp_new();
 	for (int i = 0; i < sub->n_streams; i++) {
-		vr_sstream *ss = &sub->streams[i];
+		vr_sstream *ss = sub->streams[i];
 		cardea_sdp_mline *m = cardea_sdp_mline_add(sdp, ss->type == VR_AUDIO ? CARDEA_SDP_MEDIA_AUDIO :
 			ss->type == VR_VIDEO ? CARDEA_SDP_MEDIA_VIDEO : CARDEA_SDP_MEDIA_APPLICATION, NULL);
 		m->mid = cardea_sdp_strdup(sdp, ss->mid);
@@ -232,7 +235,7 @@ static char *build_offer(vr_subscriber *sub) {
 static json_t *streams_json(vr_subscriber *sub) {
 	json_t *list = json_array();
 	for (int i = 0; i < sub->n_streams; i++) {
-		vr_sstream *ss = &sub->streams[i];
+		vr_sstream *ss = sub->streams[i];
 		json_t *o = json_pack("{s:s, s:b, s:i, s:s, s:b, s:b}", "type", type_name(ss->type), "active", ss->active,
 			"mindex", ss->mindex, "mid", ss->mid, "ready", FALSE, "send", g_atomic_int_get(&ss->send));
 		if (ss->active && ss->feed) {
@@ -279,7 +282,7 @@ static void push_offer(vr_subscriber *sub, const char *transaction, const char *
 	g_mutex_lock(&sub->mutex);
 	gboolean any = FALSE;
 	for (int i = 0; i < sub->n_streams; i++)
-		any |= sub->streams[i].active;
+		any |= sub->streams[i]->active;
 	/* Nothing left to send: no offer (a PeerConnection needs one active
 	 * m-line); the client learns it from the streams list. */
 	char *offer = any ? build_offer(sub) : NULL;
@@ -370,7 +373,11 @@ static int add_entry(vr_subscriber *sub, json_t *entry, vr_reply *r) {
 		vr_pstream *ps = &copy[k];
 		if (sub->n_streams >= VR_MAX_SUB_STREAMS)
 			break;
-		vr_sstream *ss = &sub->streams[sub->n_streams];
+		/* Allocated as streams are added (a subscription rarely has more
+		 * than a few): never freed before the subscriber, since a
+		 * publisher's snapshot may still name this index. */
+		vr_sstream *ss = g_new0(vr_sstream, 1);
+		g_atomic_pointer_set(&sub->streams[sub->n_streams], ss);
 		ss->used = ss->active = TRUE;
 		ss->type = ps->type;
 		ss->mindex = sub->n_streams;
@@ -421,7 +428,7 @@ static int add_entry(vr_subscriber *sub, json_t *entry, vr_reply *r) {
 /* Caller holds nothing. Removes stream i (port 0 in the next offer). */
 static void remove_stream(vr_subscriber *sub, int i) {
 	g_mutex_lock(&sub->mutex);
-	vr_sstream *ss = &sub->streams[i];
+	vr_sstream *ss = sub->streams[i];
 	vr_publisher *feed = ss->feed;
 	ss->feed = NULL;
 	ss->active = FALSE;
@@ -450,7 +457,7 @@ static int remove_entry(vr_subscriber *sub, json_t *entry, vr_reply *r) {
 	int idx[VR_MAX_SUB_STREAMS], n = 0;
 	g_mutex_lock(&sub->mutex);
 	for (int i = 0; i < sub->n_streams; i++) {
-		vr_sstream *ss = &sub->streams[i];
+		vr_sstream *ss = sub->streams[i];
 		if (!ss->active || ss->feed == NULL)
 			continue;
 		if (sub_mid && strcmp(ss->mid, sub_mid) != 0)
@@ -479,7 +486,7 @@ void vr_subscriber_feed_gone(vr_subscriber *sub, vr_publisher *pub) {
 	int idx[VR_MAX_SUB_STREAMS], n = 0;
 	g_mutex_lock(&sub->mutex);
 	for (int i = 0; i < sub->n_streams; i++)
-		if (sub->streams[i].active && sub->streams[i].feed == pub)
+		if (sub->streams[i]->active && sub->streams[i]->feed == pub)
 			idx[n++] = i;
 	g_mutex_unlock(&sub->mutex);
 	for (int i = 0; i < n; i++)
@@ -491,7 +498,7 @@ void vr_subscriber_feed_gone(vr_subscriber *sub, vr_publisher *pub) {
 	gboolean any = FALSE;
 	g_mutex_lock(&sub->mutex);
 	for (int i = 0; i < sub->n_streams; i++)
-		any |= sub->streams[i].active;
+		any |= sub->streams[i]->active;
 	g_mutex_unlock(&sub->mutex);
 	if (n > 0 && any && sub->autoupdate && !g_atomic_int_get(&sub->left))
 		push_offer(sub, NULL, "updated");
@@ -690,7 +697,7 @@ static void do_configure(vr_subscriber *sub, const char *transaction, json_t *bo
 	int kf[VR_MAX_SUB_STREAMS], nk = 0;
 	g_mutex_lock(&sub->mutex);
 	for (int k = 0; k < sub->n_streams; k++) {
-		vr_sstream *ss = &sub->streams[k];
+		vr_sstream *ss = sub->streams[k];
 		json_t *match = all;
 		json_array_foreach(streams, i, e)
 			if (g_strcmp0(json_string_value(json_object_get(e, "mid")), ss->mid) == 0)
@@ -813,18 +820,18 @@ static void do_switch(vr_subscriber *sub, const char *transaction, json_t *body)
 		int sidx = -1;
 		g_mutex_lock(&sub->mutex);
 		for (int k = 0; k < sub->n_streams; k++)
-			if (strcmp(sub->streams[k].mid, smid) == 0)
+			if (strcmp(sub->streams[k]->mid, smid) == 0)
 				sidx = k;
 		/* Same media type and codec only: no renegotiation. */
-		gboolean ok = sidx >= 0 && sub->streams[sidx].type == feed->streams[pidx].type &&
-			g_strcmp0(sub->streams[sidx].codec, feed->streams[pidx].codec) == 0 && sub->streams[sidx].active;
+		gboolean ok = sidx >= 0 && sub->streams[sidx]->type == feed->streams[pidx].type &&
+			g_strcmp0(sub->streams[sidx]->codec, feed->streams[pidx].codec) == 0 && sub->streams[sidx]->active;
 		vr_publisher *old = NULL;
 		if (ok) {
-			old = sub->streams[sidx].feed;
+			old = sub->streams[sidx]->feed;
 			cardea_refcount_ref(&feed->ref);
-			sub->streams[sidx].feed = feed;
-			sub->streams[sidx].feed_mindex = pidx;
-			g_atomic_int_inc(&sub->streams[sidx].sim_gen);
+			sub->streams[sidx]->feed = feed;
+			sub->streams[sidx]->feed_mindex = pidx;
+			g_atomic_int_inc(&sub->streams[sidx]->sim_gen);
 		}
 		g_mutex_unlock(&sub->mutex);
 		if (!ok) {

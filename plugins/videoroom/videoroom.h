@@ -298,7 +298,10 @@ struct vr_subscriber {
 	guint32 pvt_id;
 	gboolean use_msid, autoupdate;
 	GMutex mutex;                   /* guards the streams' non-atomic fields */
-	vr_sstream streams[VR_MAX_SUB_STREAMS];
+	/* [0, n_streams): owned, allocated when the stream is added (a
+	 * vr_sstream is ~2.5 KB of simulcast/SVC state: a fixed array of 64
+	 * cost ~158 KB per subscriber); slots never move or go back to NULL. */
+	vr_sstream *streams[VR_MAX_SUB_STREAMS];
 	int n_streams;
 	volatile gint paused;           /* before start, or after pause */
 	volatile gint left;

@@ -17,9 +17,11 @@ BENCH_REPEAT (3), BENCH_GW_CPU / BENCH_LOAD_CPU (taskset CPU lists, default
 "0" and "1": the gateway and the load tool on different cores; "" = not
 pinned), BENCH_LOAD_THREADS (cardea-load worker threads, 2), BENCH_JSON
 (a file to write every run's figures to), BENCH_TARGETS ("janus cardea";
-also "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
+also "cardea-nobatch": Cardea with CARDEA_SEND_BATCH=0, and "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
 protect and nice_agent_send, set through the gateway's environment only, for
-A/B runs of the same build).
+A/B runs of the same build; and "cardea-base": Cardea installed under
+BENCH_BASE_PREFIX, e.g. a copy of an earlier `make install`, for A/B runs
+of two trees).
 """
 
 import json
@@ -41,10 +43,12 @@ GW_CPU = os.environ.get("BENCH_GW_CPU", "0")
 LOAD_CPU = os.environ.get("BENCH_LOAD_CPU", "1")
 TARGETS = os.environ.get("BENCH_TARGETS", "janus cardea").split()
 LOAD_THREADS = os.environ.get("BENCH_LOAD_THREADS", "2")
+BASE_PREFIX = os.environ.get("BENCH_BASE_PREFIX")
 LOSS_OK = 0.5   # percent: "held" means less loss than this
 # Gateway-only environment per target (the load tool keeps its own).
 TARGET_ENV = {
 	"cardea-old": {"CARDEA_SRTP_LIBSRTP": "1", "CARDEA_ICE_NICE_SEND": "1"},
+	"cardea-nobatch": {"CARDEA_SEND_BATCH": "0"},   # one sendto per packet (send-batch.h)
 }
 
 # name: (default Ns, cardea-load arguments for N, what it is)
@@ -91,9 +95,15 @@ def run_once(target, scen, n, seconds):
 	extra = TARGET_ENV.get(target, {})
 	saved = {k: os.environ.get(k) for k in extra}
 	os.environ.update(extra)
+	prefix = gateway.PREFIX
+	if target == "cardea-base":
+		if not BASE_PREFIX:
+			raise RuntimeError("BENCH_TARGETS has cardea-base but BENCH_BASE_PREFIX is not set")
+		gateway.PREFIX = Path(BASE_PREFIX)
 	try:
 		gw.start()
 	finally:
+		gateway.PREFIX = prefix
 		for k, v in saved.items():
 			if v is None:
 				os.environ.pop(k, None)
@@ -235,8 +245,9 @@ def main():
 		return statistics.median(v) if v else None
 
 	keys = (("cpu_per_pkt", "cpu"), ("rss_per_sub", "rss"), ("max_subs", "held"), ("p99_delay", "p99"), ("join", "join"))
-	if "cardea-old" in TARGETS:   # the A/B of this build's optimisations (not the issue's line)
-		print("cardea/cardea-old " + " ".join(f"{key}={ratio(agg('cardea', k), agg('cardea-old', k))}" for key, k in keys))
+	for base in ("cardea-old", "cardea-base", "cardea-nobatch"):   # A/B of this build's optimisations (not the issue's line)
+		if base in TARGETS:
+			print(f"cardea/{base} " + " ".join(f"{key}={ratio(agg('cardea', k), agg(base, k))}" for key, k in keys))
 	parts = [f"{key}={ratio(agg('cardea', k), agg('janus', k))}" for key, k in keys]
 	print("cardea/janus " + " ".join(parts))
 	return 0

@@ -35,13 +35,18 @@ def relay_gateway(factory, tmp_path, wrapper=None):
 	return gw
 
 
-async def relay_metrics(gw):
+async def counters(gw, prefix, keys):
+	"""{key: value of the /metrics counter prefix + key + "_total"}."""
 	async with open_api(gw, "http") as api:
 		q = urllib.parse.urlencode({"admin_secret": gw.admin_secret})
 		status, text = await api.get(f"http://127.0.0.1:{gw.admin_http_port}/metrics?{q}")
 	assert status == 200, text
 	m = parse(text)
-	return {k: int(m[(f"cardea_relay_{k}_total", "")]) for k in ("handoffs", "targets", "wakeups", "drops")}
+	return {k: int(m[(f"{prefix}{k}_total", "")]) for k in keys}
+
+
+async def relay_metrics(gw):
+	return await counters(gw, "cardea_relay_", ("handoffs", "targets", "wakeups", "drops"))
 
 
 async def fan_out(gw, n_subs, frames=3, timeout=10):
