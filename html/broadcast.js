@@ -6,26 +6,44 @@
 // another presenter takes over, the same PeerConnection simply goes on with
 // the new presenter's video.
 //
+// A dropped WebSocket is reconnected and the session claimed by cardea.js:
+// nothing to redo. A lost session (the gateway restarted) makes the page
+// present again on the same channel, with the same screen, or watch it
+// again, on a fresh session (backoff 1 ... 10 s) until it is back or the
+// user stops.
+//
 // Query: ?role=present|watch&channel=NAME&pin=...&autostart=1&source=canvas.
 // window.cardeaDemo exposes the state for the browser tests.
-import { connect, pageServers } from './cardea.js';
-import { $, log, setStatus, pluginData, syncRequest, Peer, inboundVideoByMid } from './rtc.js';
+import { Rejoiner, pageServers } from './cardea.js';
+import { $, log, setStatus, pluginData, syncRequest, Peer, inboundVideoByMid, openPageSession } from './rtc.js';
 
 const PLUGIN = 'cardea.plugin.broadcast';
 const servers = pageServers();
 const query = new URLSearchParams(location.search);
 
 const demo = window.cardeaDemo = {
-	state: 'idle',          // idle, starting, presenting, watching, stopped, failed
+	state: 'idle',          // idle, starting, presenting, watching, reconnecting, stopped, failed
 	role: null,
 	channel: null,
 	viewers: null,          // presenter: the count the plugin reports
 	presenter: null,        // viewer: 'present' | 'none' | 'changed'
 	error: null,
+	sessionId: null,
+	claims: 0,              // WebSocket reconnections that kept the session
+	reconnects: 0,          // sessions lost: presented / watched again on a fresh one
 	videoStats: () => inboundVideoByMid(peer?.pc),
 };
 
-let gateway = null, session = null, handle = null, peer = null, stream = null, canvasTimer = null;
+let session = null, handle = null, peer = null, stream = null, canvasTimer = null;
+let pin = '';
+// Bumped whenever the page drops its session: callbacks of an older one are stale.
+let generation = 0;
+const rejoiner = new Rejoiner(enter, {
+	onRetry: (err, ms) => {
+		log(`gateway still unreachable: ${err.message}`, 'warn');
+		setStatus(`Connection to the gateway lost; trying again in ${Math.round(ms / 1000)} s…`, 'warn');
+	},
+});
 
 function setState(state) {
 	demo.state = state;
@@ -128,51 +146,94 @@ async function start() {
 	demo.role = $('role-watch').checked ? 'watch' : 'present';
 	demo.channel = $('channel').value.trim() || 'demo';
 	demo.error = null;
-	const pin = $('pin').value;
+	pin = $('pin').value;
 	setState('starting');
 	try {
 		if (demo.role === 'present') {
+			// Kept across rejoins: the picker needs this click's user activation.
 			stream = query.get('source') === 'canvas' ? canvasStream()
 				: await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
 			stream.getVideoTracks()[0].addEventListener('ended', stop);
 			$('screen').srcObject = stream;
 			$('caption').textContent = 'Your screen (what viewers get)';
 		}
-		gateway = await connect(servers);
-		gateway.on('close', ({ reason }) => fail(new Error(reason), 'Gateway connection lost'));
-		session = await gateway.createSession();
-		handle = await session.attach(PLUGIN, `broadcast-${demo.role}`);
-		handle.on('event', onEvent);
-		handle.on('webrtcup', () => log('PeerConnection up (webrtcup)', 'ok'));
-		handle.on('hangup', msg => log(`hangup: ${msg.reason}`, 'warn'));
-		const info = await syncRequest(handle, { request: 'info', channel: demo.channel });
-		if (demo.role === 'present')
-			setViewers(info.viewers);
-		peer = new Peer(handle);
-		const body = { request: demo.role, channel: demo.channel };
-		if (pin)
-			body.pin = pin;
-		if (demo.role === 'present') {
-			peer.pc.addTransceiver(stream.getVideoTracks()[0], { direction: 'sendonly', streams: [stream] });
-		} else {
-			peer.pc.addTransceiver('video', { direction: 'recvonly' });
-			peer.pc.addTransceiver('audio', { direction: 'recvonly' });
-			peer.pc.ontrack = ev => {
-				if (ev.track.kind !== 'video')
-					return;
-				$('screen').srcObject = new MediaStream([ev.track]);
-				$('caption').textContent = `Channel ${demo.channel}`;
-			};
-		}
-		await peer.offer(body);
+		await enter();
 	} catch (err) {
-		fail(err, 'Start failed');
+		if (demo.state === 'starting')
+			fail(err, 'Start failed');
+		// else stopped meanwhile, or lost and rejoining by itself
 	}
 }
 
-function teardown() {
+// Presents or watches on a fresh session: the first time from start(),
+// after a lost session from the Rejoiner (which retries when this throws).
+async function enter() {
+	dropSession();
+	const gen = generation;
+	const stale = () => gen !== generation;
+	const s = await openPageSession(servers, demo, () => !stale(), connectionLost);
+	if (!s)
+		return;
+	session = s;
+	const h = handle = await s.attach(PLUGIN, `broadcast-${demo.role}`);
+	h.on('event', msg => { if (h === handle) onEvent(msg); });
+	h.on('webrtcup', () => log('PeerConnection up (webrtcup)', 'ok'));
+	h.on('hangup', msg => log(`hangup: ${msg.reason}`, 'warn'));
+	const info = await syncRequest(h, { request: 'info', channel: demo.channel });
+	if (stale())
+		return;
+	if (demo.role === 'present')
+		setViewers(info.viewers);
+	peer = new Peer(h);
+	const body = { request: demo.role, channel: demo.channel };
+	if (pin)
+		body.pin = pin;
+	if (demo.role === 'present') {
+		peer.pc.addTransceiver(stream.getVideoTracks()[0], { direction: 'sendonly', streams: [stream] });
+	} else {
+		peer.pc.addTransceiver('video', { direction: 'recvonly' });
+		peer.pc.addTransceiver('audio', { direction: 'recvonly' });
+		peer.pc.ontrack = ev => {
+			if (ev.track.kind !== 'video')
+				return;
+			$('screen').srcObject = new MediaStream([ev.track]);
+			$('caption').textContent = `Channel ${demo.channel}`;
+		};
+	}
+	await peer.offer(body);
+}
+
+// The session is gone: drop what hung on it and present / watch again.
+function connectionLost(reason) {
+	log(`connection to the gateway lost: ${reason}`, 'error');
+	dropSession();
+	if (!['starting', 'presenting', 'watching', 'reconnecting'].includes(demo.state))
+		return;
+	if (demo.state !== 'reconnecting') {
+		demo.reconnects++;
+		setState('reconnecting');
+	}
+	setViewers(null);
+	setStatus(`Connection to the gateway lost (${reason}); ${demo.role === 'present' ? 'presenting on' : 'watching'} ` +
+		`${demo.channel} again as soon as it is back…`, 'warn');
+	rejoiner.schedule();
+}
+
+// Everything tied to the session; the presenter's screen stays.
+function dropSession() {
+	generation++;
 	peer?.close();
 	peer = null;
+	if (demo.role === 'watch')
+		$('screen').srcObject = null;
+	const s = session;
+	session = handle = null;
+	s?.gateway.close();
+}
+
+function teardown() {
+	rejoiner.cancel();
+	dropSession();
 	clearInterval(canvasTimer);
 	for (const t of stream?.getTracks() || [])
 		t.stop();
@@ -181,13 +242,10 @@ function teardown() {
 	$('share').hidden = true;
 	$('caption').textContent = 'Nothing shared yet';
 	setViewers(null);
-	const g = gateway;
-	gateway = session = handle = null;
-	g?.close();
 }
 
 async function stop() {
-	if (!['presenting', 'watching', 'starting'].includes(demo.state))
+	if (!['presenting', 'watching', 'starting', 'reconnecting'].includes(demo.state))
 		return;
 	try {
 		await handle?.message({ request: 'leave' });

@@ -19,7 +19,8 @@
 // A session the gateway no longer knows (458: reclaim_session_timeout passed,
 // or the gateway restarted) emits 'gone' and the Gateway then emits 'close'
 // ({reason, lost: true}) exactly as when reconnecting fails: the page's
-// 'close' handler tears down its PeerConnections and joins again from scratch.
+// 'close' handler tears down its PeerConnections and joins again from scratch
+// (openSession() and Rejoiner, near the end, are what the demo pages use).
 //
 // Requests resolve with the gateway's direct reply (`success`, `ack`,
 // `server_info`, `pong`) and reject with a GatewayError on `error`. What the
@@ -537,6 +538,113 @@ export class Handle extends Emitter {
 
 	detach() {
 		return this.request({ janus: 'detach' });
+	}
+}
+
+// ---- pages that rejoin after losing their session ----
+// When the gateway no longer knows a session (it restarted, or the WebSocket
+// came back after reclaim_session_timeout), nothing tied to it survives:
+// handles, PeerConnections, registrations, room memberships. The demo pages
+// then drop all of it and redo what the user had done on a fresh session;
+// these two helpers are the parts they share.
+
+// Connects (see connect()) and creates one session. onLost(reason) is
+// called at most once, when that session is lost: the Gateway's 'close'
+// (reconnecting failed, or the claim found the session gone) or the
+// session's 'timeout' (over HTTP, the long poll's 404). The Gateway is
+// session.gateway; closing it (gateway.close()) silences onLost.
+export async function openSession(options, onLost) {
+	const gateway = await connect(options);
+	let lost = false;
+	const lose = reason => {
+		if (!lost) {
+			lost = true;
+			onLost(reason);
+		}
+	};
+	gateway.on('close', ({ reason }) => lose(reason));
+	try {
+		const session = await gateway.createSession();
+		session.on('timeout', () => lose('the session timed out on the gateway'));
+		return session;
+	} catch (err) {
+		gateway.close();
+		throw err;
+	}
+}
+
+// Runs attempt() after a delay that doubles from minMs to maxMs, and again
+// after every failure (it threw, or schedule() was called while it ran: the
+// fresh session was lost too), until one succeeds or cancel() is called.
+// onRetry(err, delayMs) tells the page why and when the next try is.
+export class Rejoiner {
+	#attempt;
+	#onRetry;
+	#min;
+	#max;
+	#delay;
+	#timer = null;
+	#running = false;
+	#again = false;
+	#generation = 0;         // bumped by cancel(): a running attempt's result is void
+
+	constructor(attempt, { minMs = 1000, maxMs = 10000, onRetry = () => {} } = {}) {
+		this.#attempt = attempt;
+		this.#onRetry = onRetry;
+		this.#min = this.#delay = minMs;
+		this.#max = maxMs;
+	}
+
+	// A try is waiting or running.
+	get active() {
+		return this.#timer !== null || this.#running;
+	}
+
+	// The delay before the next try, in ms.
+	get delayMs() {
+		return this.#delay;
+	}
+
+	schedule() {
+		if (this.#timer !== null)
+			return;
+		if (this.#running) {
+			this.#again = true;
+			return;
+		}
+		this.#timer = setTimeout(() => this.#run(), this.#delay);
+		this.#delay = Math.min(this.#delay * 2, this.#max);
+	}
+
+	cancel() {
+		clearTimeout(this.#timer);
+		this.#timer = null;
+		this.#running = this.#again = false;
+		this.#delay = this.#min;
+		this.#generation++;
+	}
+
+	async #run() {
+		this.#timer = null;
+		this.#running = true;
+		this.#again = false;
+		const generation = this.#generation;
+		let error = null;
+		try {
+			await this.#attempt();
+		} catch (err) {
+			error = err;
+		}
+		if (generation !== this.#generation)
+			return;
+		this.#running = false;
+		if (!error && !this.#again) {
+			this.#delay = this.#min;
+			return;
+		}
+		this.#again = false;
+		this.#onRetry(error || new Error('the new session was lost too'), this.#delay);
+		this.schedule();
 	}
 }
 

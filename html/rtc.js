@@ -3,6 +3,8 @@
 // ICE both ways, a page event log and the room bootstrap (exists -> create).
 // Plain ES module on top of cardea.js.
 
+import { openSession } from './cardea.js';
+
 export const $ = id => document.getElementById(id);
 
 const MAX_LOG_ENTRIES = 150;
@@ -137,4 +139,25 @@ export async function inboundVideoByMid(pc) {
 		}
 	});
 	return out;
+}
+
+// cardea.js openSession() for a page that rejoins after losing its session
+// (broadcast, screenshare, videocall): onLost(reason) only while current()
+// holds (the page has not dropped this session meanwhile); a WebSocket
+// drop that cardea.js repairs with a claim is logged and counted in
+// demo.claims, and demo.sessionId follows. Resolves with the session, or
+// null (and closes it) when the page moved on while it was being opened.
+export async function openPageSession(servers, demo, current, onLost) {
+	const session = await openSession(servers, reason => { if (current()) onLost(reason); });
+	if (!current()) {
+		session.gateway.close();
+		return null;
+	}
+	demo.sessionId = session.id;
+	session.gateway.on('reconnecting', ({ reason }) => log(`signalling connection lost (${reason}), reconnecting…`, 'warn'));
+	session.gateway.on('reconnected', () => {
+		demo.claims++;
+		log('reconnected, session claimed: nothing to redo', 'ok');
+	});
+	return session;
 }

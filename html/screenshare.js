@@ -9,25 +9,44 @@
 // source=canvas to present an animated canvas instead of a real screen
 // (browsers without screen capture, and the browser tests). window.cardeaDemo
 // exposes the state.
-import { connect, pageServers } from './cardea.js';
-import { $, log, setStatus, pluginData, ensureRoom, Peer, inboundVideoByMid } from './rtc.js';
+//
+// A dropped WebSocket is reconnected and the session claimed by cardea.js:
+// nothing to redo. A lost session (the gateway restarted: the room is gone
+// too) makes the page join again on a fresh session (backoff 1 ... 10 s):
+// the presenter creates the room again and publishes the same screen, a
+// viewer creates it too if it is first back (same settings) and watches
+// whoever presents.
+import { Rejoiner, pageServers } from './cardea.js';
+import { $, log, setStatus, pluginData, ensureRoom, Peer, inboundVideoByMid, openPageSession } from './rtc.js';
 
 const PLUGIN = 'janus.plugin.videoroom';
 const servers = pageServers();
 const query = new URLSearchParams(location.search);
 
 const demo = window.cardeaDemo = {
-	state: 'idle',          // idle, starting, presenting, waiting, watching, stopped, failed
+	state: 'idle',          // idle, starting, presenting, waiting, watching, reconnecting, stopped, failed
 	role: null,
 	room: null,
+	display: null,
 	presenter: null,        // viewer: { id, display } of the feed watched
 	error: null,
+	sessionId: null,
+	claims: 0,              // WebSocket reconnections that kept the session
+	reconnects: 0,          // sessions lost: joined again on a fresh one
 	videoStats: () => inboundVideoByMid(sub?.pc),
 };
 
-let gateway = null, session = null, handle = null, subHandle = null;
+let session = null, handle = null, subHandle = null;
 let pub = null, sub = null, stream = null, canvasTimer = null;
 let myId = null, privateId = null;
+// Bumped whenever the page drops its session: callbacks of an older one are stale.
+let generation = 0;
+const rejoiner = new Rejoiner(enter, {
+	onRetry: (err, ms) => {
+		log(`gateway still unreachable: ${err.message}`, 'warn');
+		setStatus(`Connection to the gateway lost; trying again in ${Math.round(ms / 1000)} s…`, 'warn');
+	},
+});
 
 function setState(state) {
 	demo.state = state;
@@ -79,27 +98,59 @@ async function start() {
 	$('room').value = room;
 	demo.room = room;
 	demo.error = null;
-	const display = $('display').value.trim() || (demo.role === 'present' ? 'presenter' : 'viewer');
+	demo.display = $('display').value.trim() || (demo.role === 'present' ? 'presenter' : 'viewer');
 	setState('starting');
 	try {
 		if (demo.role === 'present') {
-			// Ask for the screen first: the picker needs the click's user activation.
+			// Ask for the screen first: the picker needs the click's user
+			// activation. Kept across rejoins.
 			stream = query.get('source') === 'canvas' ? canvasStream()
 				: await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
 			stream.getVideoTracks()[0].addEventListener('ended', stop);
 			$('screen').srcObject = stream;
 		}
-		gateway = await connect(servers);
-		gateway.on('close', ({ reason }) => fail(new Error(reason), 'Gateway connection lost'));
-		session = await gateway.createSession();
-		handle = await session.attach(PLUGIN, `screenshare-${demo.role}`);
-		handle.on('event', onEvent);
-		if (demo.role === 'present' && await ensureRoom(handle, room, { description: `Screen share ${room}`, publishers: 4 }))
-			log(`created room ${room}`);
-		await handle.message({ request: 'join', ptype: 'publisher', room, display });
+		await enter();
 	} catch (err) {
-		fail(err, 'Start failed');
+		if (demo.state === 'starting')
+			fail(err, 'Start failed');
+		// else stopped meanwhile, or lost and rejoining by itself
 	}
+}
+
+// Joins the room on a fresh session: the first time from start(), after a
+// lost session from the Rejoiner (which retries when this throws). The
+// `joined` event goes on in onJoined().
+async function enter() {
+	dropSession();
+	const gen = generation;
+	const s = await openPageSession(servers, demo, () => gen === generation, connectionLost);
+	if (!s)
+		return;
+	session = s;
+	const h = handle = await s.attach(PLUGIN, `screenshare-${demo.role}`);
+	h.on('event', msg => { if (h === handle) onEvent(msg); });
+	// A lost session took the room with it: whoever is back first creates it
+	// again, with the settings the presenter used.
+	if (demo.role === 'present' || demo.state === 'reconnecting') {
+		if (await ensureRoom(h, demo.room, { description: `Screen share ${demo.room}`, publishers: 4 }))
+			log(`created room ${demo.room}`);
+	}
+	await h.message({ request: 'join', ptype: 'publisher', room: demo.room, display: demo.display });
+}
+
+// The session is gone: drop what hung on it and join again.
+function connectionLost(reason) {
+	log(`connection to the gateway lost: ${reason}`, 'error');
+	dropSession();
+	if (!['starting', 'presenting', 'waiting', 'watching', 'reconnecting'].includes(demo.state))
+		return;
+	if (demo.state !== 'reconnecting') {
+		demo.reconnects++;
+		setState('reconnecting');
+	}
+	setStatus(`Connection to the gateway lost (${reason}); ${demo.role === 'present' ? 'presenting' : 'watching'} ` +
+		`in room ${demo.room} again as soon as it is back…`, 'warn');
+	rejoiner.schedule();
 }
 
 async function onJoined(data) {
@@ -140,7 +191,7 @@ function onEvent(msg) {
 		return;
 	}
 	if (data.videoroom === 'joined') {
-		onJoined(data).catch(err => fail(err, 'Publishing failed'));
+		onJoined(data).catch(failUnlessStale('Publishing failed'));
 		return;
 	}
 	if (jsep?.type === 'answer' && pub) {
@@ -170,8 +221,13 @@ async function watch(publishers) {
 	const video = p.streams.find(s => /screen/i.test(s.description || '') && s.type === 'video')
 		|| p.streams.find(s => s.type === 'video');
 	demo.presenter = { id: p.id, display: p.display || String(p.id) };
+	const gen = generation;
+	const failed = failUnlessStale('Subscribing failed');
 	try {
-		subHandle = await session.attach(PLUGIN, 'screenshare-viewer');
+		const h = await session.attach(PLUGIN, 'screenshare-viewer');
+		if (gen !== generation)
+			return;
+		subHandle = h;
 		const peer = sub = new Peer(subHandle);
 		peer.pc.ontrack = ev => { $('screen').srcObject = new MediaStream([ev.track]); };
 		// Events may still arrive for a subscription we already dropped.
@@ -182,7 +238,7 @@ async function watch(publishers) {
 			if (data.error_code)
 				log(`subscriber error ${data.error_code}: ${data.error}`, 'error');
 			else if (jsep?.type === 'offer')
-				peer.answer(jsep, { request: 'start' }).catch(err => fail(err, 'Subscribing failed'));
+				peer.answer(jsep, { request: 'start' }).catch(failed);
 		});
 		subHandle.on('webrtcup', () => log('receiving the screen (webrtcup)', 'ok'));
 		await peer.send({ request: 'join', ptype: 'subscriber', room: demo.room,
@@ -191,8 +247,18 @@ async function watch(publishers) {
 		setState('watching');
 		setStatus(`Watching ${demo.presenter.display} in room ${demo.room}.`, 'ok');
 	} catch (err) {
-		fail(err, 'Subscribing failed');
+		failed(err);
 	}
+}
+
+// A catch handler for work on the current session: its failure fails the
+// page, unless the session was dropped meanwhile (lost, or stopped).
+function failUnlessStale(what) {
+	const gen = generation;
+	return err => {
+		if (gen === generation)
+			fail(err, what);
+	};
 }
 
 function stopWatching() {
@@ -205,22 +271,32 @@ function stopWatching() {
 	$('caption').textContent = 'Nothing shared yet';
 }
 
-function teardown() {
-	stopWatching();
+// Everything tied to the session; the presenter's screen stays.
+function dropSession() {
+	generation++;
+	if (demo.role === 'watch')
+		stopWatching();
 	pub?.close();
 	pub = null;
+	myId = privateId = null;
+	const s = session;
+	session = handle = subHandle = null;
+	s?.gateway.close();
+}
+
+function teardown() {
+	rejoiner.cancel();
+	dropSession();
+	stopWatching();
 	clearInterval(canvasTimer);
 	for (const t of stream?.getTracks() || [])
 		t.stop();
 	stream = null;
 	$('share').hidden = true;
-	const g = gateway;
-	gateway = session = handle = null;
-	g?.close();
 }
 
 async function stop() {
-	if (!['presenting', 'waiting', 'watching', 'starting'].includes(demo.state))
+	if (!['presenting', 'waiting', 'watching', 'starting', 'reconnecting'].includes(demo.state))
 		return;
 	try {
 		await handle?.message({ request: 'leave' });

@@ -6,18 +6,28 @@
 // the caller then gets the gateway's answer in `accepted`. Renegotiations
 // arrive as `update` events.
 //
+// A dropped WebSocket is reconnected and the session claimed by cardea.js:
+// registration and call go on. A lost session (the gateway restarted) ends
+// the call; the page connects again on a fresh session (backoff 1 ... 10 s)
+// and registers the same name again. Calling back is left to the user: the
+// status line says whom the call was with.
+//
 // window.cardeaDemo exposes the page's state (for the browser tests and for
 // poking around in the console).
-import { connect, pageServers } from './cardea.js';
-import { $, log, setStatus, pluginData, Peer } from './rtc.js';
+import { Rejoiner, pageServers } from './cardea.js';
+import { $, log, setStatus, pluginData, Peer, openPageSession } from './rtc.js';
 
 const PLUGIN = 'janus.plugin.videocall';
 
 const demo = window.cardeaDemo = {
-	state: 'connecting',    // connecting, ready, registered, calling, incoming, incall, failed
+	state: 'connecting',    // connecting, ready, registered, calling, incoming, incall, reconnecting, failed
 	transport: null,
+	sessionId: null,
 	username: null,
 	peer: null,             // the other side's name during a call
+	lostCall: null,         // the other side of a call that a lost session ended
+	claims: 0,              // WebSocket reconnections that kept the session
+	reconnects: 0,          // sessions lost: connected (and registered) again on a fresh one
 	webrtcup: false,
 	hangup: null,           // { username, reason } of the last hangup event
 	lastError: null,        // the last plugin error (text and code)
@@ -36,12 +46,24 @@ const demo = window.cardeaDemo = {
 	},
 };
 
-let handle = null, peer = null, localStream = null, incomingJsep = null;
+let session = null, handle = null, peer = null, localStream = null, incomingJsep = null;
 let mutedAudio = false, mutedVideo = false;
+// The last call the gateway hung up: { name, at }. A gateway shutting down
+// hangs calls up just before the connection goes.
+let endedCall = null;
+const SAME_INCIDENT_MS = 5000;
+// Bumped whenever the page drops its session: callbacks of an older one are stale.
+let generation = 0;
+const rejoiner = new Rejoiner(connectGateway, {
+	onRetry: (err, ms) => {
+		log(`gateway still unreachable: ${err.message}`, 'warn');
+		setStatus(`Connection to the gateway lost; trying again in ${Math.round(ms / 1000)} s…`, 'warn');
+	},
+});
 
 function setState(state) {
 	demo.state = state;
-	const registered = !['connecting', 'ready', 'failed'].includes(state);
+	const registered = !['connecting', 'ready', 'reconnecting', 'failed'].includes(state);
 	$('register').disabled = state !== 'ready';
 	$('username').disabled = state !== 'ready';
 	$('call').disabled = state !== 'registered';
@@ -109,6 +131,12 @@ async function onEvent(msg) {
 			stopMedia();
 		if (['calling', 'incoming'].includes(demo.state))
 			setState('registered');
+		if (demo.state === 'reconnecting') {
+			// Registering the name again was refused: the user picks one.
+			setStatus(`Could not register ${demo.username} again (${data.error}): pick a name and Register.`, 'error');
+			demo.username = null;
+			setState('ready');
+		}
 		return;
 	}
 	const result = data.result || {};
@@ -128,7 +156,14 @@ async function onEvent(msg) {
 		switch (ev) {
 		case 'registered':
 			demo.username = result.username;
-			setStatus(`Registered as ${result.username}. Call someone, or wait for a call.`);
+			if (demo.state === 'reconnecting') {
+				setStatus(`Registered again as ${result.username} after losing the gateway.` + (demo.lostCall
+					? ` The call with ${demo.lostCall} ended: press Call to call again.` : ''), 'warn');
+				if (demo.lostCall)
+					$('peer').value = demo.lostCall;
+			} else {
+				setStatus(`Registered as ${result.username}. Call someone, or wait for a call.`);
+			}
 			setState('registered');
 			break;
 		case 'calling':
@@ -161,6 +196,8 @@ async function onEvent(msg) {
 			break;
 		case 'hangup':
 			demo.hangup = { username: result.username, reason: result.reason };
+			if (demo.peer)
+				endedCall = { name: demo.peer, at: Date.now() };
 			setStatus(`Call ended: ${result.reason}`);
 			stopMedia();
 			demo.peer = null;
@@ -195,6 +232,7 @@ $('call').onclick = async () => {
 	try {
 		demo.peer = name;
 		demo.hangup = null;
+		demo.lostCall = null;
 		setState('calling');
 		await startMedia();
 		for (const t of localStream.getTracks())
@@ -244,6 +282,72 @@ $('mute-video').onclick = () => {
 
 $('bitrate').onchange = () => request({ request: 'set', bitrate: Number($('bitrate').value) });
 
+// ---- the gateway, and losing it ----
+
+// Connects on a fresh session and attaches the videocall handle: from
+// main() the first time, from the Rejoiner after a lost session (it retries
+// when this throws), registering the name again if there was one.
+async function connectGateway() {
+	dropSession();
+	const gen = generation;
+	const s = await openPageSession(pageServers(), demo, () => gen === generation, connectionLost);
+	if (!s)
+		return;
+	session = s;
+	demo.transport = s.gateway.transport;
+	$('badge-transport').textContent = `transport: ${s.gateway.transport}`;
+	$('badge-transport').classList.add('on');
+	const h = handle = await s.attach(PLUGIN);
+	h.on('event', msg => { if (h === handle) onEvent(msg); });
+	h.on('webrtcup', () => {
+		if (h !== handle)
+			return;
+		demo.webrtcup = true;
+		$('badge-webrtcup').classList.add('on');
+		log('webrtcup');
+	});
+	h.on('hangup', msg => log(`PeerConnection closed by the gateway (${msg.reason})`));
+	h.on('media', msg => log(`${msg.type ?? msg.mid}: ${msg.receiving ? 'receiving' : 'not receiving'}`));
+	if (demo.state === 'reconnecting' && demo.username) {
+		log(`-> register ${demo.username} (again)`);
+		await h.message({ request: 'register', username: demo.username });
+	} else {
+		setState('ready');
+		setStatus(demo.state === 'reconnecting' ? 'Connected again. Pick a name and Register.' : 'Pick a name and Register.');
+	}
+}
+
+// The session is gone, and with it the registration and any call.
+function connectionLost(reason) {
+	log(`connection to the gateway lost: ${reason}`, 'error');
+	const call = ['calling', 'incoming', 'incall'].includes(demo.state) ? demo.peer
+		: endedCall && Date.now() - endedCall.at < SAME_INCIDENT_MS ? endedCall.name : null;
+	dropSession();
+	if (demo.state === 'failed')
+		return;
+	if (call) {
+		demo.lostCall = call;
+		demo.peer = null;
+	}
+	if (demo.state !== 'reconnecting') {
+		demo.reconnects++;
+		setState('reconnecting');
+	}
+	setStatus(`Connection to the gateway lost (${reason})${call ? `: the call with ${call} ended` : ''}; ` +
+		`reconnecting${demo.username ? ` to register ${demo.username} again` : ''}…`, 'warn');
+	rejoiner.schedule();
+}
+
+function dropSession() {
+	generation++;
+	stopMedia();
+	incomingJsep = null;
+	const s = session;
+	session = handle = null;
+	s?.gateway.close();
+	$('badge-transport').classList.remove('on');
+}
+
 // ---- start-up ----
 
 async function main() {
@@ -253,26 +357,15 @@ async function main() {
 	if (params.get('name'))
 		$('username').value = params.get('name');
 	try {
-		const gateway = await connect(pageServers());
-		demo.transport = gateway.transport;
-		$('badge-transport').textContent = `transport: ${gateway.transport}`;
-		$('badge-transport').classList.add('on');
-		gateway.on('close', () => fail(new Error('connection lost'), 'Gateway'));
-		const session = await gateway.createSession();
-		handle = await session.attach(PLUGIN);
-		handle.on('event', msg => onEvent(msg));
-		handle.on('webrtcup', () => {
-			demo.webrtcup = true;
-			$('badge-webrtcup').classList.add('on');
-			log('webrtcup');
-		});
-		handle.on('hangup', msg => log(`PeerConnection closed by the gateway (${msg.reason})`));
-		handle.on('media', msg => log(`${msg.type ?? msg.mid}: ${msg.receiving ? 'receiving' : 'not receiving'}`));
-		setState('ready');
-		setStatus('Pick a name and Register.');
+		await connectGateway();
 	} catch (err) {
-		fail(err, 'Cannot reach the gateway');
+		if (demo.state === 'connecting')
+			fail(err, 'Cannot reach the gateway');
 	}
 }
 
+window.addEventListener('pagehide', () => {
+	rejoiner.cancel();
+	dropSession();
+});
 main();

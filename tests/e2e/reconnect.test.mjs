@@ -11,12 +11,8 @@
 // The daemon is restarted in place: same binary, arguments and ports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import { installedPluginSo } from './lib/gateway.mjs';
-import { recordConsole } from './lib/browser.mjs';
-import { demoEnv, keepPageSockets, pollPage as poll } from './lib/demo.mjs';
+import { installedPluginSo, assertCleanExit } from './lib/gateway.mjs';
+import { demoEnv, openKeptPage, pageContext, pollPage as poll, restartGateway as restartGatewayIn } from './lib/demo.mjs';
 
 const CASE = { timeout: 120000 };
 const WEBRTCUP_MS = 20000;
@@ -32,56 +28,12 @@ const env = demoEnv({
 	core: { general: { reclaim_session_timeout: 10 }, nat: { ice_enforce_list: '127.0.0.1' } },
 });
 
-function portOpen(port) {
-	return new Promise(resolve => {
-		const s = net.connect(port, '127.0.0.1');
-		s.once('connect', () => { s.destroy(); resolve(true); });
-		s.once('error', () => resolve(false));
-	});
-}
+const restartGateway = () => restartGatewayIn(env.gw, DOWN_MS);
 
-// Stops the daemon (SIGTERM, exit status 0 expected), keeps it down for
-// DOWN_MS, then starts the same binary with the same arguments (so the same
-// config and ports) and waits until HTTP and WebSocket answer.
-async function restartGateway() {
-	const binary = env.gw.proc.spawnfile;
-	const args = env.gw.proc.spawnargs.slice(1);
-	const exit = await env.gw.stop();
-	assert.deepEqual(exit, { code: 0, signal: null }, env.gw.logTail());
-	await new Promise(r => setTimeout(r, DOWN_MS));
-	const out = fs.openSync(env.gw.log, 'a');
-	env.gw.exit = null;
-	env.gw.proc = spawn(binary, args, { stdio: ['ignore', out, out], cwd: env.gw.dir, env: process.env });
-	fs.closeSync(out);
-	env.gw.proc.on('exit', (code, signal) => { env.gw.exit = { code, signal }; });
-	const deadline = Date.now() + 20000;
-	for (;;) {
-		assert.equal(env.gw.exit, null, `the daemon exited on restart:\n${env.gw.logTail()}`);
-		assert.ok(Date.now() < deadline, `the daemon is not back:\n${env.gw.logTail()}`);
-		try {
-			const r = await fetch(`${env.gw.apiUrl}/info`, { signal: AbortSignal.timeout(1000) });
-			if ((await r.json()).janus === 'server_info' && await portOpen(env.gw.wsPort))
-				return;
-		} catch {
-			// not listening yet
-		}
-		await new Promise(r => setTimeout(r, 100));
-	}
-}
-
-// A page that keeps every WebSocket it opens (window.openSockets), so a case
-// can drop one as a network blip would.
-async function openPage(url, logs) {
-	const page = await env.browser.newPage();
-	await keepPageSockets(page);
-	logs.push(recordConsole(page));
-	await page.goto(url);
-	return page;
-}
-
-function context(logs) {
-	return `\n--- page consoles ---\n${logs.map(l => l.join('\n')).join('\n--\n')}\n--- daemon log ---\n${env.gw.logTail(40)}`;
-}
+// Pages keep every WebSocket they open (window.openSockets), so a case can
+// drop one as a network blip would.
+const openPage = (url, logs) => openKeptPage(env.browser, url, logs);
+const context = logs => pageContext(env.gw, logs);
 
 // ---- echotest ----
 
@@ -220,6 +172,5 @@ test('videoroom pages rejoin the room by themselves after the gateway restarted'
 test('the daemon still exits with status 0 on SIGTERM', CASE, async () => {
 	await env.browser.close();
 	env.browser = null;
-	const exit = await env.gw.stop();
-	assert.deepEqual(exit, { code: 0, signal: null }, env.gw.logTail());
+	await assertCleanExit(env.gw);
 });

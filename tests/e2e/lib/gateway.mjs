@@ -14,6 +14,7 @@
 // (cardea_plugin_videoroom.so -> libjanus_videoroom.so), and as Janus has no
 // static file server, a small Node one serves the page folder and forwards
 // /janus to the daemon (same origin, as with Cardea).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -76,7 +77,7 @@ export function freePort() {
 	});
 }
 
-function portOpen(port) {
+export function portOpen(port) {
 	return new Promise(resolve => {
 		const s = net.connect(port, '127.0.0.1');
 		s.once('connect', () => { s.destroy(); resolve(true); });
@@ -353,4 +354,11 @@ function serveStatic(folder, apiPort) {
 		fs.createReadStream(file).pipe(res);
 	});
 	return new Promise(resolve => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+// Stops gw with SIGTERM (by PID) and asserts it exited with status 0, with
+// its log tail in the failure message.
+export async function assertCleanExit(gw) {
+	const exit = await gw.stop();
+	assert.deepEqual(exit, { code: 0, signal: null }, gw.logTail());
 }
