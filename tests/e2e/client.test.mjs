@@ -5,7 +5,7 @@
 // WebSocket falls back to HTTP. No media here (echotest.test.mjs does that).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, installedPluginSo, freePort } from './lib/gateway.mjs';
+import { startGateway, installedPluginSo, freePort, assertCleanExit } from './lib/gateway.mjs';
 import { launchChromium, recordConsole } from './lib/browser.mjs';
 
 const CASE = { timeout: 30000 };
@@ -185,6 +185,5 @@ test('cardea.js forced to WebSocket does not fall back', CASE, async () => {
 test('the daemon exits with status 0 on SIGTERM', CASE, async () => {
 	await browser.close();
 	browser = null;
-	const exit = await gw.stop();
-	assert.deepEqual(exit, { code: 0, signal: null }, gw.logTail());
+	await assertCleanExit(gw);
 });

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startGateway, installedPluginSo, REPO } from './lib/gateway.mjs';
+import { startGateway, installedPluginSo, REPO, assertCleanExit } from './lib/gateway.mjs';
 import { launchChromium, recordConsole } from './lib/browser.mjs';
 
 const CASE = { timeout: 90000 };
@@ -131,6 +131,5 @@ test('two pages call each other over HTTP long poll', CASE, async () => {
 test('the daemon exits with status 0 on SIGTERM', CASE, async () => {
 	await browser.close();
 	browser = null;
-	const exit = await gw.stop();
-	assert.deepEqual(exit, { code: 0, signal: null }, gw.logTail());
+	await assertCleanExit(gw);
 });
