@@ -239,6 +239,8 @@ static void window_end(cardea_pc *pc, pc_media *m, gint threshold) {
 	f->window_lost_in = f->window_nacked_in = 0;
 }
 
+static void loss_episode_tick(cardea_pc *pc, pc_media *m, int mi, gint64 now);
+
 static gboolean tick(gpointer data) {
 	cardea_pc *pc = data;
 	if (!live(pc))
@@ -263,6 +265,8 @@ static gboolean tick(gpointer data) {
 			cardea_pc_rtcp_request_keyframe(pc, i);
 		if (f->kf_init && cardea_keyframe_limiter_poll(&f->kf, now))
 			send_keyframe_now(pc, m);
+		if (f->history)
+			loss_episode_tick(pc, m, i, now);
 		if (f->history) {
 			/* The slots are allocated up front, so age saves no memory:
 			 * it only has to outlast the receiver's repair rounds. Each
@@ -620,21 +624,72 @@ static gboolean resend(cardea_pc *pc, pc_media *m, guint16 seq, gint64 now, gint
 	return TRUE;
 }
 
-/* The peer NACKed video we can no longer resend: what it decodes next
- * depends on a packet it will never get, and it may not ask for a keyframe
- * itself soon (aiortc waits for its jitter buffer to overflow). Ask the
- * plugin on the peer's behalf, as for a PLI from it, rate-limited. */
-static void lost_for_good(cardea_pc *pc, pc_media *m, int mi, gint64 now) {
+/* The plugin's incoming_keyframe_request on the peer's behalf (as for a PLI
+ * from it), at most once per CARDEA_PC_KEYFRAME_INTERVAL_US for both uses
+ * below. FALSE: held back by that limit (or not video). */
+static gboolean ask_keyframe_for_peer(cardea_pc *pc, pc_media *m, int mi, gint64 now) {
 	pc_rtcp_media *f = &m->fb;
 	cardea_handle *h = pc->handle;
 	if (!m->video || (f->lost_kf_us != 0 && now - f->lost_kf_us < CARDEA_PC_KEYFRAME_INTERVAL_US))
-		return;
+		return FALSE;
 	f->lost_kf_us = now;
-	f->lost_kf_requests++;
-	CARDEA_LOG(CARDEA_LOG_DBG, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] NACK on mid %s for packets no longer "
-		"kept: asking for a keyframe", pc->sid, pc->hid, m->mid);
 	if (g_atomic_int_get(&pc->active) && h->app && h->plugin->ops.plugin.incoming_keyframe_request)
 		h->plugin->ops.plugin.incoming_keyframe_request(h->app, mi);
+	return TRUE;
+}
+
+/* The peer NACKed video we can no longer resend: what it decodes next
+ * depends on a packet it will never get, and it may not ask for a keyframe
+ * itself soon (aiortc waits for its jitter buffer to overflow). */
+static void lost_for_good(cardea_pc *pc, pc_media *m, int mi, gint64 now) {
+	if (!ask_keyframe_for_peer(pc, m, mi, now))
+		return;
+	m->fb.lost_kf_requests++;
+	CARDEA_LOG(CARDEA_LOG_DBG, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] NACK on mid %s for packets no longer "
+		"kept: asking for a keyframe", pc->sid, pc->hid, m->mid);
+}
+
+/* A heavy loss episode toward the peer has ended: it may hold holes whose
+ * NACK or repair was lost in it, and a receiver that NACKs each gap once
+ * (aiortc: only when it sees a new gap) never asks again; it waits for its
+ * jitter buffer to overflow (~2 s) before it asks for a keyframe. So ask on
+ * its behalf as the episode ends: "ended" is no NACK for LOSS_QUIET_RTTS
+ * RTTs (at least LOSS_QUIET_MIN_US); "heavy" is at least LOSS_EPISODE_MIN
+ * NACK messages, one per LOSS_EPISODE_RATIO packets sent or more (steady
+ * 5% loss mostly stays below it, as aiortc sends a NACK per new gap: 1-2
+ * episodes in 20 s in test_netem.py). One keyframe per episode, through
+ * the lost_for_good limiter. */
+#define LOSS_QUIET_RTTS 4
+#define LOSS_QUIET_MIN_US (250 * 1000)
+#define LOSS_EPISODE_MIN 6
+#define LOSS_EPISODE_RATIO 10
+
+static void loss_episode_nack(pc_media *m, gint64 now) {
+	pc_rtcp_media *f = &m->fb;
+	if (f->episode_last_nack_us == 0) {
+		f->episode_nack_packets = 0;
+		f->episode_packets_out_start = m->packets_out;
+	}
+	f->episode_last_nack_us = now;
+	f->episode_nack_packets++;
+}
+
+/* Tick: closes an episode that went quiet; asks for its keyframe (again on
+ * later ticks while the limiter holds it back). */
+static void loss_episode_tick(cardea_pc *pc, pc_media *m, int mi, gint64 now) {
+	pc_rtcp_media *f = &m->fb;
+	if (f->episode_last_nack_us != 0 &&
+			now - f->episode_last_nack_us >= MAX(LOSS_QUIET_RTTS * rtt_for(pc, m), LOSS_QUIET_MIN_US)) {
+		guint64 sent = m->packets_out - f->episode_packets_out_start;
+		if (m->video && f->episode_nack_packets >= LOSS_EPISODE_MIN &&
+				(guint64)f->episode_nack_packets * LOSS_EPISODE_RATIO >= sent)
+			f->episode_kf_pending = TRUE;
+		f->episode_last_nack_us = 0;
+	}
+	if (f->episode_kf_pending && f->episode_last_nack_us == 0 && ask_keyframe_for_peer(pc, m, mi, now)) {
+		f->episode_kf_pending = FALSE;
+		f->loss_episode_kf_requests++;
+	}
 }
 
 /* ---- incoming feedback ---- */
@@ -669,6 +724,7 @@ static void nack_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
 	pc_rtcp_media *f = &m->fb;
 	f->nack_packets_in++;
 	f->nacks_in += n;
+	loss_episode_nack(m, g_get_monotonic_time());
 	f->window_nacked_in = (guint)MIN((guint64)f->window_nacked_in + n, (guint64)G_MAXUINT);
 	if (f->history == NULL || !live(pc)) {
 		f->rtx_misses += n;
@@ -787,6 +843,7 @@ void cardea_pc_rtcp_info_media(cardea_pc *pc, int mi, json_t *out) {
 	json_object_set_new(out, "keyframe_requests_suppressed", json_integer((json_int_t)f->kf.suppressed));
 	json_object_set_new(out, "slowlinks", json_integer((json_int_t)f->slowlinks));
 	json_object_set_new(out, "keyframes_for_lost_nacks", json_integer((json_int_t)f->lost_kf_requests));
+	json_object_set_new(out, "keyframes_after_loss_episodes", json_integer((json_int_t)f->loss_episode_kf_requests));
 	if (m->rstats.init) {
 		gint64 lost = (gint64)cardea_rtp_recv_stats_expected(&m->rstats) - (gint64)m->rstats.received;
 		json_object_set_new(out, "lost_in", json_integer(MAX(lost, 0)));

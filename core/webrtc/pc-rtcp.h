@@ -65,6 +65,13 @@ typedef struct pc_rtcp_media {
 	 * keyframe for this peer, at most once per CARDEA_PC_KEYFRAME_INTERVAL_US. */
 	gint64 lost_kf_us;                       /* last such request, 0 = never */
 	guint64 lost_kf_requests;                /* such requests made */
+	/* A run of the peer's NACKs with no gap of LOSS_QUIET longer (pc-rtcp.c
+	 * loss_episode_end): when heavy, a keyframe is asked for as it ends. */
+	gint64 episode_last_nack_us;             /* 0 = no episode open */
+	guint episode_nack_packets;
+	guint64 episode_packets_out_start;       /* packets_out when it began */
+	gboolean episode_kf_pending;             /* heavy and over: a request is due */
+	guint64 loss_episode_kf_requests;        /* such requests made */
 } pc_rtcp_media;
 
 /* Per PeerConnection (loop thread). */
