@@ -655,6 +655,41 @@ static void core_reply_later(cardea_plugin_reply *reply, cardea_plugin_result re
 	g_free(reply);
 }
 
+/* Marks (start) or unmarks the worker's transaction on h: see
+ * wait_for_ack. Only the worker that set it clears it (two messages on one
+ * handle may run at once on different workers). */
+static void acking(cardea_handle *h, const char *transaction, gboolean start) {
+	g_mutex_lock(&h->mutex);
+	if (start) {
+		h->acking_transaction = transaction;
+		h->acking_thread = g_thread_self();
+	} else if (h->acking_transaction == transaction) {
+		h->acking_transaction = NULL;
+		h->acking_thread = NULL;
+		g_cond_broadcast(&h->acked);
+	}
+	g_mutex_unlock(&h->mutex);
+}
+
+/* A plugin thread's event for a transaction whose ack the worker has not
+ * sent yet (the plugin queued the message and answered it before
+ * handle_message returned) waits for that ack, at most ACK_WAIT_US: Janus
+ * clients (Janode) close a transaction on its event, and drop an ack that
+ * comes after it. An event pushed from inside handle_message (the worker's
+ * own thread) cannot wait for it and does not. */
+#define ACK_WAIT_US (500 * 1000)
+static void wait_for_ack(cardea_handle *h, const char *transaction) {
+	if (transaction == NULL)
+		return;
+	gint64 deadline = g_get_monotonic_time() + ACK_WAIT_US;
+	g_mutex_lock(&h->mutex);
+	while (h->acking_transaction != NULL && h->acking_thread != g_thread_self() &&
+			strcmp(h->acking_transaction, transaction) == 0)
+		if (!g_cond_wait_until(&h->acked, &h->mutex, deadline))
+			break;
+	g_mutex_unlock(&h->mutex);
+}
+
 static void run_message_task(worker_task *t) {
 	cardea_handle *h = t->handle;
 	guint64 sid = h->session->id;
@@ -664,14 +699,15 @@ static void run_message_task(worker_task *t) {
 	}
 	json_t *body = t->body, *jsep = t->jsep;
 	t->body = t->jsep = NULL;   /* transfer to the plugin */
+	acking(h, t->transaction, TRUE);
 	g_private_set(&current_task, t);
 	cardea_plugin_result r = t->plugin->ops.plugin.handle_message(t->app, t->transaction, body, jsep);
 	g_private_set(&current_task, NULL);
-	if (r.kind == CARDEA_PLUGIN_LATER) {
+	if (r.kind == CARDEA_PLUGIN_LATER)
 		json_decref(r.content);   /* the plugin holds a cardea_plugin_reply and answers with it */
-		return;
-	}
-	answer_plugin_result(&t->ctx, sid, h->id, t->plugin->info->package, t->transaction, r);
+	else
+		answer_plugin_result(&t->ctx, sid, h->id, t->plugin->info->package, t->transaction, r);
+	acking(h, t->transaction, FALSE);
 }
 
 void cardea_api_queue_admin_plugin(const cardea_api_ctx *ctx, cardea_loaded_module *plugin,
@@ -1150,6 +1186,7 @@ static int core_push_event(cardea_plugin_session *app, cardea_plugin *plugin,
 		"plugin", h->plugin->info->package, "data", message));
 	if (full_jsep)
 		json_object_set_new(event, "jsep", full_jsep);
+	wait_for_ack(h, transaction);
 	cardea_session_send_event(h->session, event);
 	return 0;
 }

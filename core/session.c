@@ -331,6 +331,7 @@ static void handle_free(const cardea_refcount *ref) {
 	g_queue_clear_full(&h->pending_candidates, (GDestroyNotify)json_decref);
 	cardea_pc_free(h->pc);
 	g_mutex_clear(&h->mutex);
+	g_cond_clear(&h->acked);
 	g_free(h->opaque_id);
 	g_free(h->auth_token);
 	json_decref(h->auth_decision);
@@ -392,6 +393,7 @@ cardea_handle *cardea_handle_create(cardea_session *s, cardea_loaded_module *plu
 	h->opaque_id = g_strdup(opaque_id);
 	h->created = g_get_monotonic_time();
 	g_mutex_init(&h->mutex);
+	g_cond_init(&h->acked);
 	g_queue_init(&h->pending_candidates);
 	cardea_refcount_init(&h->ref, handle_free);   /* the caller's ref */
 

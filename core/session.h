@@ -44,8 +44,15 @@ typedef struct cardea_handle {
 	gint64 created;                       /* monotonic µs */
 	volatile gint detached;
 	volatile gint server_offer_pending;   /* the plugin sent an offer; a client answer is expected */
-	GMutex mutex;                         /* protects pending_candidates */
+	GMutex mutex;                         /* protects pending_candidates and the acking_ fields */
 	GQueue pending_candidates;            /* owned json_t*: trickles waiting for the media stack */
+	/* A request worker between handle_message and its ack (api.c): an
+	 * event for that transaction pushed from another thread waits for the
+	 * ack (bounded), since clients expect the ack first. Borrowed from the
+	 * worker's task, NULL when none. */
+	const char *acking_transaction;
+	GThread *acking_thread;
+	GCond acked;
 	struct cardea_pc *pc;                 /* owned (webrtc/pc.h): created by the first jsep, freed with the handle */
 	cardea_refcount ref;
 	/* Auth (core/auth.h): set once at attach on the API thread, read-only

@@ -1,5 +1,6 @@
 """Janus API core requests (janus-api.md §1), each over HTTP and WebSocket."""
 
+import json
 import random
 
 import pytest
@@ -204,6 +205,25 @@ async def test_message_async(gateway, transport):
 		if gateway.plugin == "cardea.plugin.test":
 			assert ev["plugindata"]["data"] == {"test": "echo", "body": body}, ev
 			assert "jsep" not in ev
+		await api.destroy(sid)
+
+
+@pytest.mark.testplugin
+async def test_ack_comes_before_the_event(gateway):
+	"""The plugin's event for a message is pushed (from its queue thread)
+	while handle_message has not returned: the client still gets the ack
+	first (Janode drops an ack after its transaction's event)."""
+	async with open_api(gateway, "ws") as api:
+		sid = await api.create()
+		hid = await api.attach(sid, gateway.plugin)
+		for _ in range(3):
+			r = await api.message(sid, hid, {"request": "echo", "hold_ack_ms": 100})
+			assert r["janus"] == "ack", r
+			ev = await api.event(sid, {"transaction": r["transaction"]})
+			assert ev["janus"] == "event" and ev["plugindata"]["data"]["test"] == "echo", ev
+			# the order on the wire (the client's inbox is matched by transaction)
+			kinds = [m["janus"] for m in map(json.loads, api.raw) if m.get("transaction") == r["transaction"]]
+			assert kinds == ["ack", "event"], kinds
 		await api.destroy(sid)
 
 

@@ -4,7 +4,9 @@
  * plugin-initiated detach.
  *
  *   {"request":"ping"}             -> sync {"test":"pong"}
- *   {"request":"echo", ...}        -> ack, then event {"test":"echo","body":<body>} (+ the jsep echoed back)
+ *   {"request":"echo", ...}        -> ack, then event {"test":"echo","body":<body>} (+ the jsep echoed back);
+ *                                     "hold_ack_ms":N (any queued request) returns from handle_message
+ *                                     N ms (<= 1000) after queueing: the event is pushed before the ack
  *   {"request":"events","count":N} -> ack, then N events {"test":"event","seq":i}
  *   {"request":"sleep","ms":N}     -> sync after sleeping N ms (N <= 10000) {"test":"slept","ms":N}
  *   {"request":"fail"}             -> Janus error 462
@@ -303,7 +305,12 @@ static cardea_plugin_result test_handle_message(cardea_plugin_session *session, 
 			g_strcmp0(request, "detach_me") == 0 || g_strcmp0(request, "offer") == 0 ||
 			g_strcmp0(request, "add_video") == 0 || g_strcmp0(request, "disable") == 0 ||
 			g_strcmp0(request, "start") == 0 || g_strcmp0(request, "answer_me") == 0) {
+		/* "hold_ack_ms": return only after that long, so the queue thread's
+		 * event is pushed before the core could send the ack (test_core_api.py). */
+		json_int_t hold_ms = CLAMP(json_integer_value(json_object_get(message, "hold_ack_ms")), 0, 1000);
 		cardea_plugin_queue_push(queue, session, transaction, message, jsep);
+		if (hold_ms > 0)
+			g_usleep((gulong)hold_ms * 1000);
 		return cardea_plugin_wait("queued");
 	} else {
 		char *error = g_strdup_printf("Unknown request '%s'", request ? request : "");
