@@ -65,4 +65,99 @@ static inline bool fuzz_packet_record(fuzz_reader *r, uint8_t *flags, int64_t *n
  * keeps the input. */
 #define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
+/* In-process gateway for the targets that drive the daemon's threads
+ * (fuzz_api, fuzz_whip): define CARDEA_FUZZ_GATEWAY before including. The
+ * modules come from the build folder (CARDEA_FUZZ_BUILDDIR, set by
+ * Makefile.am), linked into a temporary folder that is also the config
+ * folder, so a target can write the modules' .jcfg files there. */
+#ifdef CARDEA_FUZZ_GATEWAY
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include "gateway.h"
+#include "api.h"
+#include "log.h"
+#include "webrtc/loop.h"
+#include "webrtc/dtls.h"
+#include "webrtc/srtp.h"
+#include "webrtc/sctp.h"
+
+#ifndef CARDEA_FUZZ_BUILDDIR
+#define CARDEA_FUZZ_BUILDDIR "."
+#endif
+
+static cardea_gateway fuzz_gw;
+static char *fuzz_tmp_dir;
+
+/* Symlinks the build's module `rel` (e.g. "plugins/.libs/x.so") into `dir`. */
+static inline void fuzz_link_module(const char *dir, const char *rel) {
+	char *src = g_build_filename(CARDEA_FUZZ_BUILDDIR, rel, NULL);
+	char *dst = g_build_filename(dir, strrchr(rel, '/') + 1, NULL);
+	if (symlink(src, dst) != 0)
+		fprintf(stderr, "fuzz: cannot link %s: %s\n", src, g_strerror(errno));
+	g_free(src);
+	g_free(dst);
+}
+
+/* Writes `text` as `name` in the temporary (config) folder. */
+static inline void fuzz_write_config(const char *name, const char *text) {
+	char *p = g_build_filename(fuzz_tmp_dir, name, NULL);
+	FUZZ_CHECK(g_file_set_contents(p, text, -1, NULL));
+	g_free(p);
+}
+
+/* atexit: stops the API thread and removes the temporary folder. */
+static inline void fuzz_gateway_cleanup(void) {
+	cardea_api_stop();
+	if (fuzz_tmp_dir) {
+		GDir *d = g_dir_open(fuzz_tmp_dir, 0, NULL);
+		const char *name;
+		while (d && (name = g_dir_read_name(d)) != NULL) {
+			char *p = g_build_filename(fuzz_tmp_dir, name, NULL);
+			g_unlink(p);
+			g_free(p);
+		}
+		if (d)
+			g_dir_close(d);
+		g_rmdir(fuzz_tmp_dir);
+	}
+}
+
+/* Makes the temporary folder (fuzz_tmp_dir) and starts the core as the
+ * daemon does, without modules: settings (2 request workers, one event
+ * loop, sessions reclaimed at once), the API thread, media globals. */
+static inline void fuzz_gateway_start(const char *tmp_template) {
+	GError *error = NULL;
+	fuzz_tmp_dir = g_dir_make_tmp(tmp_template, NULL);
+	FUZZ_CHECK(fuzz_tmp_dir != NULL);
+	cardea_gw = &fuzz_gw;
+	cardea_settings_defaults(&fuzz_gw.settings, fuzz_tmp_dir, fuzz_tmp_dir, fuzz_tmp_dir);
+	fuzz_gw.settings.request_workers = 2;
+	fuzz_gw.settings.event_loops = 1;
+	fuzz_gw.settings.reclaim_session_timeout = 0;
+	cardea_gateway_init(&fuzz_gw);
+	cardea_loops_start(1);
+	FUZZ_CHECK(cardea_srtp_global_init(&error) && cardea_dtls_context_init(NULL, NULL, NULL, &error) &&
+		cardea_sctp_global_init(&error));
+	cardea_api_start();
+	atexit(fuzz_gateway_cleanup);
+}
+
+/* Loads every module of `kind` from `folder` (the config folder is the
+ * temporary one); aborts when loading fails or finds none. */
+static inline void fuzz_load_modules(cardea_module_kind kind, const char *folder, const void *core, GPtrArray *into) {
+	GError *error = NULL;
+	char *none[] = { NULL };
+	if (!cardea_modules_load(kind, folder, none, core, fuzz_tmp_dir, into, &error)) {
+		fprintf(stderr, "fuzz: loading modules from %s: %s\n", folder, error->message);
+		abort();
+	}
+	if (into->len == 0)
+		fprintf(stderr, "fuzz: warning: no module loaded from %s\n", folder);
+}
+#endif /* CARDEA_FUZZ_GATEWAY */
+
 #endif

@@ -21,28 +21,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <glib.h>
-#include <glib/gstdio.h>
 #include <jansson.h>
-#include "gateway.h"
-#include "api.h"
+#define CARDEA_FUZZ_GATEWAY
+#include "fuzz-util.h"
 #include "session.h"
 #include "tokens.h"
-#include "log.h"
-#include "webrtc/loop.h"
-#include "webrtc/dtls.h"
-#include "webrtc/srtp.h"
-#include "webrtc/sctp.h"
-#include "fuzz-util.h"
 
-#ifndef CARDEA_FUZZ_BUILDDIR
-#define CARDEA_FUZZ_BUILDDIR "."
-#endif
 #define REPLY_TIMEOUT_US (30 * G_USEC_PER_SEC)
 
-static cardea_gateway gw;
 static cardea_transport fake;
 static cardea_loaded_module *fake_module;
-static char *tmp_dir;
 static int log_level;            /* CARDEA_FUZZ_LOG, default 0: quiet */
 
 /* Replies: the cookie we wait for and what came back for it. */
@@ -71,60 +59,17 @@ static void no_op_created(cardea_transport_session *ts, guint64 id) {}
 static void no_op_over(cardea_transport_session *ts, guint64 id, bool timeout, bool claimed) {}
 static json_t *fake_query(json_t *request) { return json_object(); }
 
-static void link_plugin(const char *dir, const char *rel) {
-	char *src = g_build_filename(CARDEA_FUZZ_BUILDDIR, rel, NULL);
-	char *dst = g_build_filename(dir, strrchr(rel, '/') + 1, NULL);
-	if (symlink(src, dst) != 0)
-		fprintf(stderr, "fuzz_api: cannot link %s: %s\n", src, g_strerror(errno));
-	g_free(src);
-	g_free(dst);
-}
-
-static void cleanup(void) {
-	cardea_api_stop();
-	if (tmp_dir) {
-		GDir *d = g_dir_open(tmp_dir, 0, NULL);
-		const char *name;
-		while (d && (name = g_dir_read_name(d)) != NULL) {
-			char *p = g_build_filename(tmp_dir, name, NULL);
-			g_unlink(p);
-			g_free(p);
-		}
-		if (d)
-			g_dir_close(d);
-		g_rmdir(tmp_dir);
-	}
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-	GError *error = NULL;
 	log_level = getenv("CARDEA_FUZZ_LOG") ? atoi(getenv("CARDEA_FUZZ_LOG")) : 0;
 	cardea_log_set_level(log_level);
-	tmp_dir = g_dir_make_tmp("cardea-fuzz-api-XXXXXX", NULL);
-	FUZZ_CHECK(tmp_dir != NULL);
+	fuzz_gateway_start("cardea-fuzz-api-XXXXXX");
 	const char *plugins = getenv("CARDEA_FUZZ_PLUGINS");
 	if (plugins == NULL) {
-		link_plugin(tmp_dir, "plugins/.libs/cardea_plugin_echotest.so");
-		link_plugin(tmp_dir, "tests/plugins/.libs/cardea_plugin_test.so");
-		plugins = tmp_dir;
+		fuzz_link_module(fuzz_tmp_dir, "plugins/.libs/cardea_plugin_echotest.so");
+		fuzz_link_module(fuzz_tmp_dir, "tests/plugins/.libs/cardea_plugin_test.so");
+		plugins = fuzz_tmp_dir;
 	}
-	cardea_gw = &gw;
-	cardea_settings_defaults(&gw.settings, tmp_dir, tmp_dir, tmp_dir);
-	gw.settings.request_workers = 2;
-	gw.settings.event_loops = 1;
-	gw.settings.reclaim_session_timeout = 0;
-	cardea_gateway_init(&gw);
-	cardea_loops_start(1);
-	FUZZ_CHECK(cardea_srtp_global_init(&error) && cardea_dtls_context_init(NULL, NULL, NULL, &error) &&
-		cardea_sctp_global_init(&error));
-	cardea_api_start();
-	char *none[] = { NULL };
-	if (!cardea_modules_load(CARDEA_MODULE_PLUGIN, plugins, none, &gw.plugin_core, tmp_dir, gw.plugins, &error)) {
-		fprintf(stderr, "fuzz_api: plugins: %s\n", error->message);
-		abort();
-	}
-	if (gw.plugins->len == 0)
-		fprintf(stderr, "fuzz_api: warning: no plugin loaded from %s\n", plugins);
+	fuzz_load_modules(CARDEA_MODULE_PLUGIN, plugins, &fuzz_gw.plugin_core, fuzz_gw.plugins);
 
 	/* The fake transport, registered like a loaded module. */
 	fake.info = (cardea_module_info){ CARDEA_MODULE_INFO_INIT(CARDEA_MODULE_TRANSPORT, cardea_transport),
@@ -142,8 +87,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 	fake_module->info = &fake.info;
 	fake_module->ops.transport = fake;
 	fake_module->initialized = TRUE;
-	g_ptr_array_add(gw.transports, fake_module);
-	atexit(cleanup);
+	g_ptr_array_add(fuzz_gw.transports, fake_module);
 	return 0;
 }
 
@@ -156,7 +100,7 @@ static json_t *request(cardea_transport_session *ts, gboolean admin, gboolean st
 	waiting = cookie;
 	reply = NULL;
 	g_mutex_unlock(&lock);
-	gw.transport_core.incoming_request(&fake, ts, cookie, admin, text, len, 0, 0);
+	fuzz_gw.transport_core.incoming_request(&fake, ts, cookie, admin, text, len, 0, 0);
 	if (streaming)
 		return NULL;
 	g_mutex_lock(&lock);
@@ -223,16 +167,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	}
 	/* The connection goes: its sessions (reclaim timeout 0) are destroyed on
 	 * the API thread, which the ping on another connection waits for. */
-	gw.transport_core.transport_gone(&fake, ts);
+	fuzz_gw.transport_core.transport_gone(&fake, ts);
 	cardea_transport_session *sync = cardea_transport_session_new(NULL, NULL);
 	static const char ping[] = "{\"janus\":\"ping\",\"transaction\":\"sync\"}";
 	json_decref(request(sync, FALSE, FALSE, ping, strlen(ping)));
-	gw.transport_core.transport_gone(&fake, sync);
+	fuzz_gw.transport_core.transport_gone(&fake, sync);
 	cardea_transport_session_unref(sync);
 	cardea_transport_session_unref(ts);
 	/* Undo what Admin requests may have changed for the next input. */
-	g_atomic_int_set(&gw.accepting, 1);
-	g_atomic_int_set(&gw.settings.session_timeout, 60);
+	g_atomic_int_set(&fuzz_gw.accepting, 1);
+	g_atomic_int_set(&fuzz_gw.settings.session_timeout, 60);
 	cardea_log_set_level(log_level);
 	return 0;
 }

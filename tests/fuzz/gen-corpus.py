@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """Writes the synthetic seed inputs of tests/fuzz/corpus/ (RTP sequences,
-RTCP compounds, API request lists) and copies the SDP fixtures and the
+RTCP compounds, API request lists, WHIP/WHEP requests) and copies the SDP fixtures and the
 sample .jcfg files. Re-run after changing an input format; the files it
 writes are committed, next to the crash regressions kept by hand
 (corpus/<target>/crash-*).
 
-    /usr/bin/python3 tests/fuzz/gen-corpus.py
+    /usr/bin/python3 tests/fuzz/gen-corpus.py [TARGET...]
 """
 import glob
 import os
@@ -222,6 +222,101 @@ def api_seeds():
                              (A, '{"janus":"destroy_session","session_id":@S@,"transaction":"d"}')))
 
 
+# ---- WHIP/WHEP (fuzz_whip.c's header bytes) ----
+
+POST, PATCH, DELETE, OPTIONS, GET, PUT, RAW = range(7)
+R_DEMO, R_LIVE, R_PATH, R_LOCKED = range(4)
+CT_SDP, CT_FRAG, CT_NONE, CT_INPUT = range(4)
+IM_NONE, IM_ETAG, IM_STAR, IM_INPUT = range(4)
+
+
+def whip_input(method, route=R_DEMO, whep=False, ctype=CT_SDP, if_match=IM_NONE, bearer=0, pieces=(),
+               body=b""):
+    """bearer: 0 none, 1 the right token, 2 a wrong one."""
+    b0 = method | (8 if whep else 0) | (route << 4) | (0x40 if bearer else 0) | (0x80 if bearer == 2 else 0)
+    b1 = ctype | (if_match << 2)
+    data = bytes([b0, b1]) + b"".join(p.encode() + b"\0" for p in pieces)
+    return data + (body if isinstance(body, bytes) else body.encode())
+
+
+def recvonly(sdp):
+    return sdp.replace("a=sendrecv", "a=recvonly").replace("a=sendonly", "a=recvonly")
+
+
+def whip_seeds():
+    offers = {}
+    for name in ("chromium-offer-audio-video", "chromium-offer-simulcast-video", "aiortc-offer-audio-video",
+                 "chromium-offer-audio-video-datachannel"):
+        with open(os.path.join(SHARED_SDP, name + ".sdp"), newline="") as f:
+            offers[name] = f.read()
+    for name, sdp in offers.items():
+        put("whip", "post-whip-" + name, whip_input(POST, body=sdp))
+        put("whip", "post-whep-" + name, whip_input(POST, whep=True, body=recvonly(sdp)))
+    av = offers["chromium-offer-audio-video"]
+    put("whip", "post-locked-token", whip_input(POST, R_LOCKED, bearer=1, body=av))
+    put("whip", "post-locked-wrong-token", whip_input(POST, R_LOCKED, bearer=2, body=av))
+    put("whip", "post-locked-no-token", whip_input(POST, R_LOCKED, body=av))
+    put("whip", "post-whep-locked-token", whip_input(POST, R_LOCKED, whep=True, bearer=1, body=recvonly(av)))
+    put("whip", "post-sdp-charset", whip_input(POST, ctype=CT_INPUT, pieces=["application/sdp; charset=utf-8"],
+                                               body=av))
+    # Bad POSTs: wrong or missing content type, no body, not an SDP, bad names.
+    put("whip", "bad-post-wrong-type", whip_input(POST, ctype=CT_INPUT, pieces=["application/json"], body=av))
+    put("whip", "bad-post-no-type", whip_input(POST, ctype=CT_NONE, body=av))
+    put("whip", "bad-post-empty", whip_input(POST))
+    put("whip", "bad-post-garbage", whip_input(POST, body="v=0\r\nm=video\r\n"))
+    put("whip", "bad-post-channel-name", whip_input(POST, R_PATH, pieces=["no such/channel"], body=av))
+    put("whip", "bad-post-unknown-channel", whip_input(POST, R_PATH, pieces=["nochannel"], body=av))
+    put("whip", "bad-post-resource", whip_input(POST, R_PATH, pieces=["resource"], body=av))
+    put("whip", "bad-get-channel", whip_input(GET))
+    put("whip", "bad-put-resource", whip_input(PUT, R_LIVE, ctype=CT_FRAG, if_match=IM_ETAG))
+    # PATCH on the live resource: trickle (the seed offer's ufrag, or none),
+    # end-of-candidates, an ICE restart (a fresh ufrag: @N@).
+    mline = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
+    cand = "a=candidate:842163049 1 udp 1677729535 192.0.2.1 46154 typ srflx raddr 10.0.0.1 rport 46154\r\n"
+    cand6 = "a=candidate:1 1 udp 2122262783 2001:db8::1 50000 typ host\r\n"
+    tcp = "a=candidate:2 1 tcp 1518280447 192.0.2.2 9 typ host tcptype active\r\n"
+    ufrag = next(l for l in av.splitlines() if l.startswith("a=ice-ufrag:"))
+    put("whip", "patch-trickle", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, if_match=IM_ETAG,
+                                            body=ufrag + "\r\n" + mline + cand))
+    put("whip", "patch-trickle-star", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, if_match=IM_STAR,
+                                                 body=mline + cand + cand6 + tcp))
+    put("whip", "patch-trickle-no-mid", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, if_match=IM_ETAG, body=cand))
+    put("whip", "patch-end-of-candidates", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, if_match=IM_ETAG,
+                                                      body=mline + cand + "a=end-of-candidates\r\n"))
+    put("whip", "patch-ice-restart", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, if_match=IM_ETAG,
+                                                body="a=ice-ufrag:fuzz@N@\r\na=ice-pwd:fuzzpassword0123456789ab\r\n"
+                                                + mline + cand))
+    put("whip", "bad-patch-restart-no-pwd", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, if_match=IM_STAR,
+                                                       body="a=ice-ufrag:fuzz@N@\r\n" + mline))
+    put("whip", "bad-patch-no-if-match", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, body=mline + cand))
+    put("whip", "bad-patch-stale-etag", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, if_match=IM_INPUT,
+                                                   pieces=['"0123456789abcdef"'], body=mline + cand))
+    put("whip", "bad-patch-wrong-type", whip_input(PATCH, R_LIVE, ctype=CT_SDP, if_match=IM_ETAG,
+                                                   body=mline + cand))
+    put("whip", "bad-patch-bad-candidate", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, if_match=IM_ETAG,
+                                                      body=mline + "a=candidate:1 x\r\n"))
+    put("whip", "bad-patch-empty", whip_input(PATCH, R_LIVE, ctype=CT_FRAG, if_match=IM_ETAG))
+    put("whip", "bad-patch-unknown", whip_input(PATCH, R_PATH, ctype=CT_FRAG, if_match=IM_STAR,
+                                                pieces=["resource/0123456789abcdef0123456789abcdef"], body=cand))
+    # DELETE, OPTIONS.
+    put("whip", "delete-live", whip_input(DELETE, R_LIVE, ctype=CT_NONE))
+    put("whip", "delete-unknown", whip_input(DELETE, R_PATH, ctype=CT_NONE, pieces=["resource/nope"]))
+    put("whip", "options-channel", whip_input(OPTIONS, ctype=CT_NONE))
+    put("whip", "options-live", whip_input(OPTIONS, R_LIVE, ctype=CT_NONE))
+    put("whip", "options-whep", whip_input(OPTIONS, whep=True, ctype=CT_NONE))
+    # Raw requests: what MHD and the access handler make of odd framing.
+    put("whip", "raw-patch-live", bytes([RAW, 0]) + (
+        "PATCH @R@ HTTP/1.1\r\nHost: x\r\nContent-Type: application/trickle-ice-sdpfrag\r\nIf-Match: @E@\r\n"
+        "Content-Length: %d\r\n\r\n%s" % (len(cand), cand)).encode())
+    put("whip", "raw-post-chunked", bytes([RAW, 0]) + (
+        "POST /whip/demo HTTP/1.1\r\nHost: x\r\nContent-Type: application/sdp\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "%x\r\n%s\r\n0\r\n\r\n" % (len(av), av)).encode())
+    put("whip", "raw-post-short-body", bytes([RAW, 0]) + (
+        "POST /whip/demo HTTP/1.1\r\nHost: x\r\nContent-Type: application/sdp\r\nContent-Length: 9999\r\n\r\n"
+        "v=0\r\n").encode())
+    put("whip", "raw-delete-http10", bytes([RAW, 0]) + b"DELETE @R@ HTTP/1.0\r\n\r\n")
+
+
 def copy_seeds():
     for f in sorted(glob.glob(os.path.join(SHARED_SDP, "*.sdp"))):
         shutil.copy(f, os.path.join(CORPUS, "sdp", os.path.basename(f)))
@@ -234,9 +329,18 @@ def copy_seeds():
 
 
 if __name__ == "__main__":
-    for t in ("sdp", "rtp", "rtcp", "api", "jcfg"):
+    # gen-corpus.py [TARGET...]: only those targets' seeds (default: all).
+    import sys
+    only = set(sys.argv[1:]) or {"sdp", "rtp", "rtcp", "api", "jcfg", "whip"}
+    for t in only:
         os.makedirs(os.path.join(CORPUS, t), exist_ok=True)
-    rtp_seeds()
-    rtcp_seeds()
-    api_seeds()
-    copy_seeds()
+    if "rtp" in only:
+        rtp_seeds()
+    if "rtcp" in only:
+        rtcp_seeds()
+    if "api" in only:
+        api_seeds()
+    if only & {"sdp", "jcfg"}:
+        copy_seeds()
+    if "whip" in only:
+        whip_seeds()

@@ -22,8 +22,11 @@ BUILD="${CARDEA_FUZZ_BUILD:-$REPO/_build-fuzz}"
 LOGS="$REPO/logs/fuzz"
 RUNS="${1:-20000}"
 shift $(( $# > 0 ? 1 : 0 ))
-TARGETS="${*:-sdp rtp rtcp api jcfg svc}"
+TARGETS="${*:-sdp rtp rtcp api jcfg svc whip}"
 TIME="${CARDEA_FUZZ_TIME:-60}"
+# fuzz_whip's live resource is made from a real Chromium offer: the shared
+# fixtures beside the repository (as CI has them).
+export CARDEA_FUZZ_OFFER="${CARDEA_FUZZ_OFFER:-$REPO/../shared/fixtures/sdp/chromium-offer-audio-video.sdp}"
 SEED="${CARDEA_FUZZ_SEED:-1}"
 
 mkdir -p "$LOGS"
@@ -38,7 +41,8 @@ finish() {
 }
 
 # Build (or refresh) the fuzzing flavour: only what the targets use (the
-# core, the echotest and the test plugin). A failure fails every target.
+# core, the echotest, broadcast and test plugins, the HTTP transport). A
+# failure fails every target.
 build_log="$LOGS/build.log"
 if ! command -v clang >/dev/null 2>&1; then
 	echo "clang not found: apt-get install -y clang libclang-rt-14-dev (scripts/setup.sh --test does)" >"$build_log"
@@ -49,7 +53,8 @@ if command -v clang >/dev/null 2>&1 && {
 	{ [ -f "$BUILD/Makefile" ] && grep -q -- '--enable-fuzzing' "$BUILD/config.status" 2>/dev/null ||
 		(cd "$BUILD" && CC=clang "$REPO/configure" --enable-fuzzing --prefix="$BUILD/inst"); } &&
 	make -C "$BUILD/core" -j"$(nproc)" libcardeacore.la &&
-	make -C "$BUILD/plugins" -j"$(nproc)" cardea_plugin_echotest.la &&
+	make -C "$BUILD/plugins" -j"$(nproc)" cardea_plugin_echotest.la cardea_plugin_broadcast.la &&
+	make -C "$BUILD/transports/http" -j"$(nproc)" cardea_transport_http.la &&
 	make -C "$BUILD/tests/plugins" -j"$(nproc)" cardea_plugin_test.la &&
 	make -C "$BUILD/tests/fuzz" -j"$(nproc)"; } >"$build_log" 2>&1; then
 	:
@@ -85,7 +90,11 @@ for t in $TARGETS; do
 		rm -rf "$work"
 		continue
 	fi
-	opts=(-runs="$RUNS" -seed="$SEED" -print_final_stats=1 -artifact_prefix="$LOGS/$t-")
+	runs=$RUNS
+	# whip: each input is a TCP exchange with the HTTP transport, a POST a
+	# whole PeerConnection set-up (about 20-100 inputs/s): fewer runs.
+	[ "$t" = whip ] && [ "$runs" -gt 500 ] && runs=500
+	opts=(-runs="$runs" -seed="$SEED" -print_final_stats=1 -artifact_prefix="$LOGS/$t-")
 	[ "$TIME" -gt 0 ] && opts+=(-max_total_time="$TIME")
 	if "$bin" "${opts[@]}" "$work" "$corpus" >>"$log" 2>&1; then
 		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

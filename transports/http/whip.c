@@ -132,27 +132,35 @@ static enum MHD_Result send_now(http_req *req, unsigned int status, const char *
 /* ---- talking to the core ---- */
 
 /* Sends `msg` (stolen) to the core for `r` at `step`; the reply comes back
- * in cardea_whip_message. */
-static void core_send(whip_res *r, int step, json_t *msg) {
+ * in cardea_whip_message. False when `msg` is NULL (json_pack refused a
+ * value) or cannot be written: nothing was sent, no reply will come. */
+static bool core_send(whip_res *r, int step, json_t *msg) {
 	guint64 cookie;
+	char *text = NULL;
 	g_mutex_lock(&whip.lock);
 	cookie = ++whip.next_cookie;
-	if (r && step != STEP_IGNORE && whip.pending)
-		g_hash_table_insert(whip.pending, GSIZE_TO_POINTER(cookie), res_ref(r));
 	g_mutex_unlock(&whip.lock);
-	if (json_object_get(msg, "transaction") == NULL) {
+	if (msg && json_object_get(msg, "transaction") == NULL) {
 		char tx[32];
 		g_snprintf(tx, sizeof(tx), "whip-%"G_GUINT64_FORMAT, cookie);
 		json_object_set_new(msg, "transaction", json_string(tx));
 	}
-	char *text = json_dumps(msg, JSON_COMPACT);
+	if (msg)
+		text = json_dumps(msg, JSON_COMPACT);
 	json_decref(msg);
 	if (text == NULL)
-		return;
+		return false;
+	/* Pending only once we know the request goes out: an entry without a
+	 * request would leave the POST waiting for a reply forever. */
+	g_mutex_lock(&whip.lock);
+	if (r && step != STEP_IGNORE && whip.pending)
+		g_hash_table_insert(whip.pending, GSIZE_TO_POINTER(cookie), res_ref(r));
+	g_mutex_unlock(&whip.lock);
 	/* step in the cookie's top byte: the reply handler knows what it answers. */
 	guint64 id = cookie | ((guint64)step << 56);
 	cardea_http_incoming(whip.ts, GSIZE_TO_POINTER(id), false, text, strlen(text), 0, 0, r ? r->remote : NULL);
 	free(text);
+	return true;
 }
 
 static void destroy_session(guint64 session_id) {
@@ -227,8 +235,9 @@ static void on_reply(whip_res *r, int step, json_t *msg) {
 		if (whip.by_session)
 			g_hash_table_insert(whip.by_session, &r->session_id, res_ref(r));
 		g_mutex_unlock(&whip.lock);
-		core_send(r, STEP_ATTACH, json_pack("{s:s, s:I, s:s}", "janus", "attach",
-			"session_id", (json_int_t)r->session_id, "plugin", WHIP_PLUGIN));
+		if (!core_send(r, STEP_ATTACH, json_pack("{s:s, s:I, s:s}", "janus", "attach",
+				"session_id", (json_int_t)r->session_id, "plugin", WHIP_PLUGIN)))
+			res_fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Cannot attach");
 	} else if (step == STEP_ATTACH && g_strcmp0(janus, "success") == 0 && json_is_integer(id)) {
 		r->handle_id = (guint64)json_integer_value(id);
 		json_t *body = json_pack("{s:s, s:s, s:s}", "request", r->whep ? "watch" : "present", "channel", r->channel,
@@ -241,7 +250,8 @@ static void on_reply(whip_res *r, int step, json_t *msg) {
 			"transaction", r->tx, "body", body, "jsep", "type", "offer", "sdp", r->offer);
 		g_free(r->offer);
 		r->offer = NULL;
-		core_send(r, STEP_MESSAGE, m);
+		if (!core_send(r, STEP_MESSAGE, m))
+			res_fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Cannot send the offer");
 	} else if (step == STEP_MESSAGE && g_strcmp0(janus, "ack") == 0) {
 		/* The answer comes as an event. */
 	} else if (step == STEP_MESSAGE && g_strcmp0(janus, "success") == 0) {
@@ -422,6 +432,9 @@ static enum MHD_Result route_post(http_req *req, bool whep, const char *channel)
 		return send_now(req, 413, "SDP too large");
 	if (req->body == NULL || req->body->len == 0)
 		return send_now(req, MHD_HTTP_BAD_REQUEST, "Missing SDP offer");
+	/* The offer travels in a JSON string: json_pack refuses anything else. */
+	if (!g_utf8_validate((const char *)req->body->data, (gssize)req->body->len, NULL))
+		return send_now(req, MHD_HTTP_BAD_REQUEST, "Invalid SDP offer: not UTF-8");
 	GError *error = NULL;
 	cardea_sdp *sdp = cardea_sdp_parse((const char *)req->body->data, req->body->len, NULL, &error);
 	if (sdp == NULL || !cardea_sdp_validate_webrtc(sdp, &error) || sdp->n_mlines == 0) {
@@ -472,7 +485,8 @@ static enum MHD_Result route_post(http_req *req, bool whep, const char *channel)
 	json_t *create = json_pack("{s:s}", "janus", "create");
 	if (r->token)
 		json_object_set_new(create, "token", json_string(r->token));
-	core_send(r, STEP_CREATE, create);
+	if (!core_send(r, STEP_CREATE, create))
+		res_fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Cannot create a session");
 	res_unref(r);
 	return MHD_YES;
 }
