@@ -449,6 +449,24 @@ gboolean cardea_ice_set_remote_credentials(cardea_ice *ice, const char *ufrag, c
 	return TRUE;
 }
 
+/* A TCP candidate must name its tcptype (RFC 6544) as a key/value pair:
+ * libnice 0.1.21's parser hands GLib a NULL for one without (a
+ * GLib-CRITICAL per candidate, found by tests/fuzz/fuzz_whip.c). */
+static gboolean tcp_candidate_ok(const char *candidate) {
+	char **f = g_strsplit(candidate, " ", -1);
+	guint n = g_strv_length(f);
+	gboolean ok = TRUE;
+	if (n > 2 && g_ascii_strcasecmp(f[2], "tcp") == 0) {
+		ok = FALSE;
+		for (guint i = 8; i + 1 < n; i += 2)
+			if (strcmp(f[i], "tcptype") == 0)
+				ok = strcmp(f[i + 1], "active") == 0 || strcmp(f[i + 1], "passive") == 0 ||
+					strcmp(f[i + 1], "so") == 0;
+	}
+	g_strfreev(f);
+	return ok;
+}
+
 gboolean cardea_ice_add_remote_candidate(cardea_ice *ice, const char *candidate) {
 	if (candidate == NULL)
 		return FALSE;
@@ -456,6 +474,8 @@ gboolean cardea_ice_add_remote_candidate(cardea_ice *ice, const char *candidate)
 		candidate += 2;
 	if (g_str_has_prefix(candidate, "candidate:"))
 		candidate += strlen("candidate:");
+	if (!tcp_candidate_ok(candidate))
+		return FALSE;
 	char *line = g_strdup_printf("a=candidate:%s", candidate);
 	NiceCandidate *c = nice_agent_parse_remote_candidate_sdp(ice->agent, ice->stream_id, line);
 	g_free(line);

@@ -145,6 +145,16 @@ static void test_bad_input(void) {
 	g_assert_false(cardea_ice_set_remote_credentials(a.ice, NULL, NULL));
 	/* A well-formed candidate nobody answers at: accepted, never connects. */
 	g_assert_true(cardea_ice_add_remote_candidate(a.ice, "a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host"));
+	/* TCP needs a tcptype pair (libnice would pass GLib a NULL without one). */
+	g_assert_true(cardea_ice_add_remote_candidate(a.ice,
+		"candidate:2 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active generation 0"));
+	g_assert_true(cardea_ice_add_remote_candidate(a.ice,
+		"candidate:3 1 TCP 1518280447 127.0.0.1 9 typ srflx raddr 127.0.0.1 rport 9 tcptype passive"));
+	g_assert_false(cardea_ice_add_remote_candidate(a.ice,
+		"candidate:2 1 tcp 1518280447 192.0.2.2 9 typ host tcptypevcae ti"));
+	g_assert_false(cardea_ice_add_remote_candidate(a.ice, "candidate:2 1 tcp 1518280447 192.0.2.2 9 typ host"));
+	g_assert_false(cardea_ice_add_remote_candidate(a.ice,
+		"candidate:2 1 tcp 1518280447 192.0.2.2 9 typ host tcptype sideways"));
 	peer_clear(&a);
 	g_strfreev(addrs);
 	g_main_context_unref(ctx);
