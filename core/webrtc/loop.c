@@ -95,3 +95,33 @@ gboolean cardea_loop_is_current(const cardea_loop *l) {
 cardea_loop *cardea_loop_current(void) {
 	return current_loop;
 }
+
+typedef struct grid_timer {
+	GSource base;
+	gint64 period_us;
+} grid_timer;
+
+static gint64 next_grid_point(gint64 now, gint64 period) {
+	return (now / period + 1) * period;
+}
+
+static gboolean grid_timer_dispatch(GSource *src, GSourceFunc cb, gpointer data) {
+	if (cb == NULL || !cb(data))
+		return G_SOURCE_REMOVE;
+	grid_timer *t = (grid_timer *)src;
+	g_source_set_ready_time(src, next_grid_point(g_source_get_time(src), t->period_us));
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs grid_timer_funcs = {
+	.dispatch = grid_timer_dispatch,
+};
+
+GSource *cardea_loop_grid_timer_new(guint period_ms) {
+	GSource *src = g_source_new(&grid_timer_funcs, sizeof(grid_timer));
+	grid_timer *t = (grid_timer *)src;
+	t->period_us = (gint64)MAX(period_ms, 1) * 1000;
+	g_source_set_name(src, "grid-timer");
+	g_source_set_ready_time(src, next_grid_point(g_get_monotonic_time(), t->period_us));
+	return src;
+}

@@ -37,5 +37,13 @@ gboolean cardea_loop_is_current(const cardea_loop *loop);
 /* The loop whose thread is calling, NULL on any other thread (a
  * thread-local read: cheap enough for the per-packet path). */
 cardea_loop *cardea_loop_current(void);
+/* A repeating timer source (g_source_set_callback, attach as usual) that
+ * fires on multiples of period_ms of the monotonic clock. Every timer of
+ * one period on a loop then wakes its thread once per period together,
+ * where per-PC g_timeout sources, each with its own phase, wake it once per
+ * PC: each wake-up is a whole main-context iteration over every source of
+ * the loop (1 publisher -> 50 subscribers: 528 -> 408 polls/s, of which
+ * the packets need ~400). */
+GSource *cardea_loop_grid_timer_new(guint period_ms);
 
 #endif

@@ -306,7 +306,7 @@ void cardea_pc_rtcp_start(cardea_pc *pc) {
 	if (pc->fb.timer)
 		return;
 	gint period = setting(&cardea_gw->settings.twcc_period);
-	pc->fb.timer = g_timeout_source_new((guint)CLAMP(period, TICK_MIN_MS, TICK_MAX_MS));
+	pc->fb.timer = cardea_loop_grid_timer_new((guint)CLAMP(period, TICK_MIN_MS, TICK_MAX_MS));
 	g_source_set_callback(pc->fb.timer, tick, pc, NULL);
 	g_source_attach(pc->fb.timer, pc->loop->context);
 }

@@ -143,6 +143,74 @@ static void test_tracker_wants(void) {
 	g_assert_cmpuint(t.count, ==, 1);
 }
 
+
+/* The per-PC RTCP tick runs on a grid timer: timers of one period created at
+ * different moments fire in the same main-context iteration, on multiples of
+ * the period, so N PeerConnections wake their loop once per period, not N
+ * times. */
+typedef struct {
+	guint fired;
+	guint iteration;       /* the iteration of the last firing */
+	gint64 slot;           /* the period (monotonic time / period) it last fired in */
+	gboolean once;         /* return G_SOURCE_REMOVE */
+} grid_probe;
+
+#define GRID_PERIOD_MS 20
+
+static guint grid_iteration;
+
+static gboolean grid_fired(gpointer data) {
+	grid_probe *p = data;
+	gint64 slot = g_get_monotonic_time() / (GRID_PERIOD_MS * 1000);
+	/* Once per period at most: the next ready time is the next grid point. */
+	g_assert_cmpint(slot, >, p->slot);
+	p->slot = slot;
+	p->fired++;
+	p->iteration = grid_iteration;
+	return p->once ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+static void test_tick_grid(void) {
+	const guint period_ms = GRID_PERIOD_MS;
+	GMainContext *ctx = g_main_context_new();
+	grid_probe a = { 0 }, b = { 0 }, c = { .once = TRUE };
+	GSource *tc = cardea_loop_grid_timer_new(period_ms);
+	g_source_set_callback(tc, grid_fired, &c, NULL);
+	g_source_attach(tc, ctx);
+	GSource *ta = cardea_loop_grid_timer_new(period_ms);
+	g_source_set_callback(ta, grid_fired, &a, NULL);
+	g_source_attach(ta, ctx);
+	g_usleep(7 * 1000);   /* another phase, as PCs created at other times */
+	GSource *tb = cardea_loop_grid_timer_new(period_ms);
+	g_source_set_callback(tb, grid_fired, &b, NULL);
+	g_source_attach(tb, ctx);
+	/* After the first period (the second timer may start one grid point
+	 * later), every iteration that fires one fires both. */
+	guint together = 0;
+	while (a.fired < 6 || b.fired < 6) {
+		gboolean both_started = a.fired > 0 && b.fired > 0;
+		guint before = a.fired + b.fired;
+		grid_iteration++;
+		g_main_context_iteration(ctx, TRUE);
+		if (both_started && a.fired + b.fired > before) {
+			g_assert_cmpuint(a.iteration, ==, grid_iteration);
+			g_assert_cmpuint(b.iteration, ==, grid_iteration);
+			g_assert_cmpint(a.slot, ==, b.slot);
+			together++;
+		}
+	}
+	g_assert_cmpuint(together, >=, 4);
+	/* A callback returning G_SOURCE_REMOVE ends the timer like any source. */
+	g_assert_cmpuint(c.fired, ==, 1);
+	g_assert_true(g_source_is_destroyed(tc));
+	g_source_unref(tc);
+	g_source_destroy(ta);
+	g_source_unref(ta);
+	g_source_destroy(tb);
+	g_source_unref(tb);
+	g_main_context_unref(ctx);
+}
+
 int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/pc-rtcp/answer/video", test_answer_video);
@@ -150,5 +218,6 @@ int main(int argc, char **argv) {
 	g_test_add_func("/pc-rtcp/answer/wildcard-and-gaps", test_answer_wildcard_and_gaps);
 	g_test_add_func("/pc-rtcp/answer/audio", test_answer_audio);
 	g_test_add_func("/pc-rtcp/tracker-wants", test_tracker_wants);
+	g_test_add_func("/pc-rtcp/tick-grid", test_tick_grid);
 	return g_test_run();
 }
