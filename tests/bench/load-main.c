@@ -180,6 +180,7 @@ static void spawn(const start_args *a) {
 typedef struct tally {
 	int pubs, pubs_up, pubs_failed, subs, subs_media, subs_failed, subs_complete;
 	guint64 rx_packets, rx_bytes, expected, lost_window, rx_window, sent, plis, nacks, rtx, srtp_errors;
+	guint64 frames_window, skipped_window;   /* publishers' frames due / skipped in the window */
 	double jitter_ms_sum;
 	int jitter_n;
 	GArray *join_ms;            /* double */
@@ -204,9 +205,15 @@ static void tally_worker(load_worker *w, void *data) {
 			t->plis += p->plis;
 			t->nacks += p->nacks;
 			t->rtx += p->retransmitted;
-			if (t->mark)
+			if (t->mark) {
 				p->snap_sent = p->sent_packets;
-			else if (t->sent_by_feed && p->feed_id)
+				p->snap_frames = p->frames + p->audio_frames;
+				p->snap_skipped = p->frames_skipped;
+			} else {
+				t->frames_window += p->frames + p->audio_frames - p->snap_frames;
+				t->skipped_window += p->frames_skipped - p->snap_skipped;
+			}
+			if (!t->mark && t->sent_by_feed && p->feed_id)
 				g_hash_table_insert(t->sent_by_feed, g_memdup2(&p->feed_id, 8),
 					g_memdup2(&(guint64){ p->sent_packets - p->snap_sent }, 8));
 			if (t->feeds && p->feed_id) {
@@ -306,7 +313,8 @@ static void usage(void) {
 	g_printerr(
 		"usage: cardea-load [options]\n"
 		"  --url ws://127.0.0.1:8188     gateway WebSocket API (janus-protocol)\n"
-		"  --plugin NAME                 default janus.plugin.videoroom\n"
+		"  --plugin NAME                 default janus.plugin.videoroom; cardea.plugin.broadcast:\n"
+		"                                rooms are channels, the publisher presents, subscribers watch\n"
 		"  --rooms N --publishers N --subscribers N   per room (defaults 1 1 1)\n"
 		"  --mesh                        publishers also subscribe to the room's other feeds\n"
 		"  --audio-only                  publishers send Opus only\n"
@@ -360,6 +368,10 @@ static void parse_args(int argc, char **argv) {
 			load_opt.threads > 64 || load_opt.duration < 1 || load_opt.fps < 1 || load_opt.video_pps < 1 ||
 			load_opt.publishers > 16 || load_opt.warmup < 0) {
 		g_printerr("cardea-load: bad option values (publishers per room 1..16, threads 1..64)\n");
+		usage();
+	}
+	if (load_broadcast() && (load_opt.publishers != 1 || load_opt.mesh)) {
+		g_printerr("cardea-load: a broadcast channel has one presenter (--publishers 1, no --mesh)\n");
 		usage();
 	}
 }
@@ -499,6 +511,10 @@ int main(int argc, char **argv) {
 	double cpu_per_pkt_us = have_gw && e.rx_window ? (cpu2 - cpu1) * 1e6 / (double)e.rx_window : -1;
 	double rss_per_sub_kb = have_gw && e.subs ? (rss2 - rss0) * 1024.0 / e.subs : -1;
 	double jitter = e.jitter_n ? e.jitter_ms_sum / e.jitter_n : -1;
+	/* Frames the publishers' timers ran too late to send: above a few
+	 * percent the load tool, not the gateway, sets the packet rate, and the
+	 * run says nothing about the gateway's limit. */
+	double skip_pct = e.frames_window ? 100.0 * (double)e.skipped_window / (double)e.frames_window : 0;
 
 	printf("%-28s %s\n", "gateway", load_opt.url);
 	printf("%-28s %d rooms x (%d pub + %d sub%s)%s\n", "shape", load_opt.rooms, load_opt.publishers,
@@ -510,6 +526,8 @@ int main(int argc, char **argv) {
 	printf("%-28s %" G_GUINT64_FORMAT " (%.0f pkt/s)\n", "packets received", e.rx_window, e.rx_window / window_s);
 	printf("%-28s %.3f%% of %" G_GUINT64_FORMAT " sent to subscribers (sequence gaps: %" G_GUINT64_FORMAT
 		", %.3f%%)\n", "packets lost", loss_pct, e.expected_sent, e.lost_window, seq_loss_pct);
+	printf("%-28s %.2f%% of %" G_GUINT64_FORMAT " frames due (timers late: the load tool was the limit)\n",
+		"publisher frames skipped", skip_pct, e.frames_window);
 	printf("%-28s %.3f / %.3f ms\n", "delay p50 / p99", p50, p99);
 	printf("%-28s %.3f ms\n", "jitter (mean)", jitter);
 	printf("%-28s %.1f / %.1f ms (all joined in %.1f s)\n", "join p50 / p99", j50, j99, join_s);
@@ -534,6 +552,7 @@ int main(int argc, char **argv) {
 			"srtp_errors", (json_int_t)e.srtp_errors, "bytes", (json_int_t)e.rx_bytes);
 		json_object_set_new(j, "seq_loss_pct", json_real(seq_loss_pct));
 		json_object_set_new(j, "expected_packets", json_integer((json_int_t)e.expected_sent));
+		json_object_set_new(j, "publisher_skip_pct", json_real(skip_pct));
 		if (have_gw) {
 			json_object_set_new(j, "gateway_cpu_s", json_real(cpu2 - cpu1));
 			json_object_set_new(j, "gateway_cpu_per_pkt_us", json_real(cpu_per_pkt_us));

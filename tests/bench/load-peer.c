@@ -187,8 +187,10 @@ static gboolean video_tick(gpointer data) {
 	guint64 due = (guint64)((now - p->media_start_us) * load_opt.fps / 1000000) + 1;
 	for (int i = 0; i < 3 && p->frames < due; i++)
 		send_video_frame(p, now);
-	if (p->frames < due)
+	if (p->frames < due) {
+		p->frames_skipped += due - p->frames;
 		p->frames = due;   /* too far behind: skip rather than burst */
+	}
 	return G_SOURCE_CONTINUE;
 }
 
@@ -198,8 +200,10 @@ static gboolean audio_tick(gpointer data) {
 	guint64 due = (guint64)((now - p->media_start_us) / 20000) + 1;
 	for (int i = 0; i < 3 && p->audio_frames < due; i++)
 		send_audio_frame(p, now);
-	if (p->audio_frames < due)
+	if (p->audio_frames < due) {
+		p->frames_skipped += due - p->audio_frames;
 		p->audio_frames = due;
+	}
 	return G_SOURCE_CONTINUE;
 }
 

@@ -260,6 +260,13 @@ static const char *reply_error(json_t *m) {
 	return NULL;
 }
 
+/* Broadcast channels are named by strings: the room id in decimal. */
+static json_t *channel_name(const load_room *r) {
+	char name[24];
+	g_snprintf(name, sizeof(name), "%" G_GUINT64_FORMAT, r->id);
+	return json_string(name);
+}
+
 static json_t *message(load_peer *p, json_t *body) {
 	json_t *req = json_pack("{s:s, s:I, s:o}", "janus", "message", "handle_id",
 		(json_int_t)p->handle_id, "body", body);
@@ -288,8 +295,13 @@ static void on_configured(load_peer *p, json_t *m, void *data) {
 }
 
 void load_signal_send_jsep(load_peer *p, const char *type, const char *sdp) {
-	json_t *body = p->publisher ? json_pack("{s:s, s:b, s:b}", "request", "publish", "audio", 1,
-		"video", !load_opt.audio_only) : json_pack("{s:s}", "request", "start");
+	json_t *body;
+	if (!p->publisher)
+		body = json_pack("{s:s}", "request", "start");
+	else if (load_broadcast())
+		body = json_pack("{s:s, s:o}", "request", "present", "channel", channel_name(p->room));
+	else
+		body = json_pack("{s:s, s:b, s:b}", "request", "publish", "audio", 1, "video", !load_opt.audio_only);
 	json_t *req = message(p, body);
 	json_object_set_new(req, "jsep", json_pack("{s:s, s:s, s:b}", "type", type, "sdp", sdp, "trickle", 0));
 	send_req(p->worker, p, req, p->publisher ? on_configured : on_started, NULL);
@@ -322,6 +334,19 @@ static void on_joined(load_peer *p, json_t *m, void *data) {
 
 static void join(load_peer *p) {
 	json_t *body;
+	if (load_broadcast()) {
+		p->join_sent_us = load_now_us();
+		if (p->publisher) {
+			/* No join step: `present` carries the offer. The channel stands
+			 * for the feed id subscribers count the presenter's packets by. */
+			p->feed_id = p->room->id;
+			load_peer_start_offer(p);
+			return;
+		}
+		body = json_pack("{s:s, s:o}", "request", "watch", "channel", channel_name(p->room));
+		send_req(p->worker, p, message(p, body), on_joined, NULL);
+		return;
+	}
 	if (p->publisher) {
 		char disp[32];
 		g_snprintf(disp, sizeof(disp), "load-%d", p->index);
@@ -393,7 +418,8 @@ static void on_room_created(load_peer *p, json_t *m, void *data) {
 	json_t *d = plugin_data(m);
 	json_int_t code = json_integer_value(json_object_get(d, "error_code"));
 	const char *e = reply_error(m);
-	if (e && code != 427)   /* 427: the room exists already, fine */
+	/* 427 (videoroom) / 486 (broadcast): it exists already, fine */
+	if (e && code != (load_broadcast() ? 486 : 427))
 		g_printerr("cardea-load: creating room %" G_GUINT64_FORMAT ": %s\n", rs->rooms[rs->next - 1].id, e);
 	create_next_room(rs);
 }
@@ -404,7 +430,8 @@ static void create_next_room(room_setup *rs) {
 		return;
 	}
 	load_room *r = &rs->rooms[rs->next++];
-	json_t *body = json_pack("{s:s, s:I, s:i, s:i, s:s, s:s, s:b, s:i}", "request", "create",
+	json_t *body = load_broadcast() ? json_pack("{s:s, s:o, s:s, s:s}", "request", "create",
+		"channel", channel_name(r), "videocodec", "vp8", "audiocodec", "opus") : json_pack("{s:s, s:I, s:i, s:i, s:s, s:s, s:b, s:i}", "request", "create",
 		"room", (json_int_t)r->id, "publishers", MAX(r->n_feeds, 1) + 1, "bitrate", 0,
 		"audiocodec", "opus", "videocodec", "vp8", "permanent", 0, "fir_freq", 0);
 	send_req(rs->ctl.worker, &rs->ctl, message(&rs->ctl, body), on_room_created, rs);

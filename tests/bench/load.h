@@ -38,6 +38,12 @@ typedef struct load_options {
 
 extern load_options load_opt;
 
+/* Cardea's broadcast plugin instead of a videoroom: a room is a channel,
+ * its one publisher `present`s and subscribers `watch` (gateway offer). */
+static inline gboolean load_broadcast(void) {
+	return g_strcmp0(load_opt.plugin, "cardea.plugin.broadcast") == 0;
+}
+
 typedef struct load_worker load_worker;
 typedef struct load_peer load_peer;
 
@@ -88,6 +94,9 @@ struct load_peer {
 	guint8 audio_pt, video_pt, mid_ext;
 	gint64 media_start_us;
 	guint64 frames, audio_frames;
+	/* Frames (video + audio) the timers were too late to send: the load
+	 * tool, not the gateway, was the limit (see publisher_skip_pct). */
+	guint64 frames_skipped, snap_frames, snap_skipped;
 	gboolean want_keyframe;
 	guint64 plis, nacks, retransmitted;
 	guint64 sent_packets, snap_sent;
