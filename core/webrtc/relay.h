@@ -32,7 +32,9 @@ struct cardea_loop;
 typedef struct cardea_relay_ring cardea_relay_ring;
 
 /* Slots per loop and target PCs per slot: 512 x 64 covers ~250 packets of
- * backlog per loop at any fan-out (a slot is ~3 KiB, ~1.6 MiB per loop). */
+ * backlog per loop at any fan-out (a slot is ~3 KiB, ~1.6 MiB per loop,
+ * resident only as deep as the backlog has gone: an empty ring restarts
+ * at slot 0). */
 #define CARDEA_RELAY_RING_SLOTS 512
 #define CARDEA_RELAY_SLOT_TARGETS 64
 
@@ -51,6 +53,7 @@ typedef struct cardea_relay_counters {
 	guint64 targets;    /* subscriber deliveries those slots carried */
 	guint64 wakeups;    /* times a loop was woken for its ring */
 	guint64 drops;      /* deliveries dropped: the target loop's ring was full */
+	guint depth_max;    /* deepest slot used by any ring (rings restart at 0 when empty) */
 } cardea_relay_counters;
 void cardea_relay_get_counters(cardea_relay_counters *out);
 /* Appends the Prometheus lines for the counters (metrics.c). */

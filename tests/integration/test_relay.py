@@ -2,7 +2,8 @@
 media.event_loops = 2, a VideoRoom publisher and subscribers spread over
 both loops; every subscriber gets audio and video, and the relay counters
 (/metrics) show that packets crossed loops in batches: fewer hand-offs
-than deliveries (packets x subscribers), nothing dropped. Then the same
+than deliveries (packets x subscribers), nothing dropped, and the rings
+reused their first slots instead of wrapping through all of them. Then the same
 under valgrind memcheck: no error, no definite leak."""
 
 import random
@@ -43,6 +44,14 @@ async def counters(gw, prefix, keys):
 	assert status == 200, text
 	m = parse(text)
 	return {k: int(m[(f"{prefix}{k}_total", "")]) for k in keys}
+
+
+async def gauge(gw, name):
+	async with open_api(gw, "http") as api:
+		q = urllib.parse.urlencode({"admin_secret": gw.admin_secret})
+		status, text = await api.get(f"http://127.0.0.1:{gw.admin_http_port}/metrics?{q}")
+	assert status == 200, text
+	return int(parse(text)[(name, "")])
 
 
 async def relay_metrics(gw):
@@ -97,6 +106,25 @@ async def test_relay_batches_across_loops(gateway_factory, tmp_path):
 	assert d["targets"] >= 1.5 * d["handoffs"], f"batches too small: {d} ({remote} remote subscribers)"
 	assert d["wakeups"] <= d["handoffs"], d
 	assert d["drops"] == 0, d
+	assert gw.alive(), gw.log_tail(40)
+
+
+RING_SLOTS = 512   # CARDEA_RELAY_RING_SLOTS (core/webrtc/relay.h)
+
+
+@pytest.mark.timeout_s(120)
+async def test_relay_ring_restarts_when_empty(gateway_factory, tmp_path):
+	"""An empty ring starts again at slot 0 (relay.c ring_rewind), so only
+	as many of its 512 slots (~3 KiB each) are ever touched as the deepest
+	backlog needed. Without the rewind every hand-off takes the next slot
+	and, past 512 hand-offs, the gauge reads 512."""
+	gw = relay_gateway(gateway_factory, tmp_path)
+	await fan_out(gw, 4, frames=250, timeout=60)
+	m = await relay_metrics(gw)
+	depth = await gauge(gw, "cardea_relay_ring_depth_max")
+	assert m["handoffs"] > RING_SLOTS, f"too little traffic to tell: {m}"
+	assert m["drops"] == 0, m
+	assert 1 <= depth <= RING_SLOTS // 2, (depth, m)
 	assert gw.alive(), gw.log_tail(40)
 
 
