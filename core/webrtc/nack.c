@@ -235,6 +235,13 @@ cardea_rtx_result cardea_rtx_buffer_get(cardea_rtx_buffer *b, uint16_t seq, int6
 	return CARDEA_RTX_HIT;
 }
 
+bool cardea_rtx_buffer_has(const cardea_rtx_buffer *b, uint16_t seq) {
+	if (b->slots == NULL)
+		return false;
+	const cardea_rtx_slot *s = &b->slots[seq & (b->n_slots - 1)];
+	return s->used && s->seq == seq;
+}
+
 bool cardea_rtx_buffer_gone(const cardea_rtx_buffer *b, uint16_t seq, int64_t now_us) {
 	if (b->slots == NULL)
 		return false;

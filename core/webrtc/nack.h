@@ -152,6 +152,9 @@ cardea_rtx_result cardea_rtx_buffer_get(cardea_rtx_buffer *b, uint16_t seq, int6
  * resent (too old, or its slot now holds a later seq), false when it may
  * simply not have been sent yet (a hole we are still repairing upstream). */
 bool cardea_rtx_buffer_gone(const cardea_rtx_buffer *b, uint16_t seq, int64_t now_us);
+/* True when seq is stored (it was sent and its slot still holds it), at
+ * any age; no throttle or counter changes. */
+bool cardea_rtx_buffer_has(const cardea_rtx_buffer *b, uint16_t seq);
 /* Answers one NACKed seq: writes the packet to send into out (RTX form with
  * rtx->next_seq advanced when rtx is not NULL, else a plain copy) and sets
  * *out_len. */

@@ -571,8 +571,13 @@ void cardea_pc_rtcp_rtp_out(cardea_pc *pc, int mi, guint8 *buf, gsize len, gint6
 	if (cardea_rtp_parse(buf, len, &info) != CARDEA_RTP_OK)
 		return;
 	stamp(pc, buf, len, &info, now);
-	if (f->history)
+	if (f->history) {
 		cardea_rtx_buffer_store(f->history, &info, now);
+		if (!f->have_seq_out || (gint16)(guint16)(info.seq - f->newest_seq_out) > 0) {
+			f->newest_seq_out = info.seq;
+			f->have_seq_out = TRUE;
+		}
+	}
 }
 
 /* The rtx PT repairing `pt` on our side, 0 if none. */
@@ -596,8 +601,14 @@ static gboolean resend(cardea_pc *pc, pc_media *m, guint16 seq, gint64 now, gint
 			return TRUE;
 		f->rtx_misses++;
 		/* Not sent yet is a hole the sending side is still repairing:
-		 * the repair comes through us when it arrives. */
-		return !cardea_rtx_buffer_gone(f->history, seq, now);
+		 * the repair comes through us when it arrives. If it never does,
+		 * the peer is stuck on it: the loss episode looks again as it
+		 * ends (loss_episode_tick). */
+		if (cardea_rtx_buffer_gone(f->history, seq, now))
+			return FALSE;
+		if (f->episode_n_holes < G_N_ELEMENTS(f->episode_holes))
+			f->episode_holes[f->episode_n_holes++] = seq;
+		return TRUE;
 	}
 	cardea_rtp_info info;
 	if (cardea_rtp_parse(stored, stored_len, &info) != CARDEA_RTP_OK)
@@ -658,17 +669,31 @@ static void lost_for_good(cardea_pc *pc, pc_media *m, int mi, gint64 now) {
  * NACK messages, one per LOSS_EPISODE_RATIO packets sent or more (steady
  * 5% loss mostly stays below it, as aiortc sends a NACK per new gap: 1-2
  * episodes in 20 s in test_netem.py). One keyframe per episode, through
- * the lost_for_good limiter. */
+ * the lost_for_good limiter.
+ * A quiet spell inside a burst (few video packets per RTT, the NACKs of
+ * that spell lost too) ends an episode early: its keyframe then goes out
+ * into the rest of the burst, and the short episode that ends with the
+ * burst has too few NACKs to count (a CI run: one keyframe mid-burst,
+ * 18 NACK messages in all, recovery only by aiortc's own PLI after 1.8 s).
+ * So an episode that ends within LOSS_LINGER_US of a heavy one is heavy
+ * too. So is one whose NACKs asked for a packet we had not sent (lost on
+ * the publisher's leg) and that still has not come when it ends: nothing
+ * else would make the peer ask again (another CI run: no episode keyframe,
+ * 50 such misses, recovery by aiortc's PLI 1.9 s after the burst). */
 #define LOSS_QUIET_RTTS 4
 #define LOSS_QUIET_MIN_US (250 * 1000)
 #define LOSS_EPISODE_MIN 6
 #define LOSS_EPISODE_RATIO 10
+#define LOSS_LINGER_US (1500 * 1000)
+#define LOSS_RESEND_WINDOW 96   /* seqs behind the newest sent: < aiortc's MAX_MISORDER (100) */
 
 static void loss_episode_nack(pc_media *m, gint64 now) {
 	pc_rtcp_media *f = &m->fb;
 	if (f->episode_last_nack_us == 0) {
 		f->episode_nack_packets = 0;
 		f->episode_packets_out_start = m->packets_out;
+		f->episode_n_holes = 0;
+		f->episode_n_nacked = 0;
 	}
 	f->episode_last_nack_us = now;
 	f->episode_nack_packets++;
@@ -681,9 +706,34 @@ static void loss_episode_tick(cardea_pc *pc, pc_media *m, int mi, gint64 now) {
 	if (f->episode_last_nack_us != 0 &&
 			now - f->episode_last_nack_us >= MAX(LOSS_QUIET_RTTS * rtt_for(pc, m), LOSS_QUIET_MIN_US)) {
 		guint64 sent = m->packets_out - f->episode_packets_out_start;
-		if (m->video && f->episode_nack_packets >= LOSS_EPISODE_MIN &&
-				(guint64)f->episode_nack_packets * LOSS_EPISODE_RATIO >= sent)
+		gboolean heavy = (f->episode_nack_packets >= LOSS_EPISODE_MIN &&
+				(guint64)f->episode_nack_packets * LOSS_EPISODE_RATIO >= sent) ||
+			now < f->episode_heavy_until_us;
+		/* A NACKed packet we never had and that never came since: the
+		 * publisher leg lost it for good, the peer waits on it. */
+		for (guint k = 0; k < f->episode_n_holes && !heavy; k++)
+			heavy = !cardea_rtx_buffer_has(f->history, f->episode_holes[k]);
+		if (m->video && heavy) {
 			f->episode_kf_pending = TRUE;
+			f->episode_heavy_until_us = now + LOSS_LINGER_US;
+			/* The last repair round may have been lost too, and a receiver
+			 * with an in-order jitter buffer (aiortc) is blocked by the
+			 * hole whatever keyframe follows: resend what the episode
+			 * NACKed once more (the throttle has long passed). */
+			guint n = MIN(f->episode_n_nacked, (guint)G_N_ELEMENTS(f->episode_nacked));
+			guint64 before = f->retransmissions_out;
+			for (guint k = 0; k < n && live(pc); k++) {
+				guint16 seq = f->episode_nacked[k];
+				/* Only recent ones: aiortc resets its jitter buffer (and
+				 * drops what it holds) on a packet 100+ behind its oldest
+				 * unreleased one, which is never ahead of our newest. */
+				if ((guint16)(f->newest_seq_out - seq) < LOSS_RESEND_WINDOW &&
+						cardea_rtx_buffer_has(f->history, seq))
+					resend(pc, m, seq, now, rtt_for(pc, m));
+			}
+			f->loss_episode_resends += f->retransmissions_out - before;
+			f->episode_n_nacked = 0;
+		}
 		f->episode_last_nack_us = 0;
 	}
 	if (f->episode_kf_pending && f->episode_last_nack_us == 0 && ask_keyframe_for_peer(pc, m, mi, now)) {
@@ -732,8 +782,10 @@ static void nack_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
 	}
 	gint64 now = g_get_monotonic_time(), rtt = rtt_for(pc, m);
 	gboolean gone = FALSE;
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
+		f->episode_nacked[f->episode_n_nacked++ % G_N_ELEMENTS(f->episode_nacked)] = seqs[k];
 		gone |= !resend(pc, m, seqs[k], now, rtt);
+	}
 	if (gone)
 		lost_for_good(pc, m, mi, now);
 }
@@ -844,6 +896,7 @@ void cardea_pc_rtcp_info_media(cardea_pc *pc, int mi, json_t *out) {
 	json_object_set_new(out, "slowlinks", json_integer((json_int_t)f->slowlinks));
 	json_object_set_new(out, "keyframes_for_lost_nacks", json_integer((json_int_t)f->lost_kf_requests));
 	json_object_set_new(out, "keyframes_after_loss_episodes", json_integer((json_int_t)f->loss_episode_kf_requests));
+	json_object_set_new(out, "resends_after_loss_episodes", json_integer((json_int_t)f->loss_episode_resends));
 	if (m->rstats.init) {
 		gint64 lost = (gint64)cardea_rtp_recv_stats_expected(&m->rstats) - (gint64)m->rstats.received;
 		json_object_set_new(out, "lost_in", json_integer(MAX(lost, 0)));

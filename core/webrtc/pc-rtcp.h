@@ -71,6 +71,14 @@ typedef struct pc_rtcp_media {
 	guint episode_nack_packets;
 	guint64 episode_packets_out_start;       /* packets_out when it began */
 	gboolean episode_kf_pending;             /* heavy and over: a request is due */
+	gint64 episode_heavy_until_us;           /* an episode ending before this counts as heavy */
+	guint16 episode_holes[8];                /* NACKed seqs we had not sent (repair upstream pending) */
+	guint episode_n_holes;
+	guint16 episode_nacked[64];              /* the episode's last NACKed seqs (a ring) */
+	guint episode_n_nacked;                  /* seqs written to it in this episode */
+	guint64 loss_episode_resends;            /* packets resent once more as a heavy episode ended */
+	guint16 newest_seq_out;                  /* highest RTP seq sent (history kept) */
+	gboolean have_seq_out;
 	guint64 loss_episode_kf_requests;        /* such requests made */
 } pc_rtcp_media;
 

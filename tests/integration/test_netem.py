@@ -30,7 +30,7 @@ from netns import NetLab, frame_loss
 ECHO = "janus.plugin.echotest"
 # handle_info video counters printed with the measurements (pytest -s)
 STAT_KEYS = ("nacks_out", "retransmissions_in", "nacks_in", "retransmissions_out", "retransmission_misses",
-	"keyframe_requests_in", "keyframes_for_lost_nacks", "keyframes_after_loss_episodes", "plis_out")
+	"keyframe_requests_in", "keyframes_for_lost_nacks", "keyframes_after_loss_episodes", "resends_after_loss_episodes", "plis_out")
 
 pytestmark = [pytest.mark.cardea_only,
 	pytest.mark.skipif(NetLab.available() is not None, reason=f"netns: {NetLab.available()}")]

@@ -246,6 +246,12 @@ static void test_rtx_buffer(void) {
 	g_assert_true(cardea_rtx_buffer_gone(&b, 65510, 200 * MS));
 	g_assert_true(cardea_rtx_buffer_gone(&b, (uint16_t)(65500 + 71), 200 * MS));
 	g_assert_false(cardea_rtx_buffer_gone(&b, (uint16_t)(65500 + 72), 200 * MS));
+	/* has(): stored and still in its slot, at any age, throttle untouched. */
+	g_assert_false(cardea_rtx_buffer_has(&b, 65510));
+	g_assert_true(cardea_rtx_buffer_has(&b, (uint16_t)(65500 + 72)));
+	g_assert_true(cardea_rtx_buffer_has(&b, 163));
+	g_assert_false(cardea_rtx_buffer_has(&b, 1000));
+	g_assert_false(cardea_rtx_buffer_has(&b, 200));
 	/* Never stored. */
 	g_assert_cmpint(cardea_rtx_buffer_get(&b, 1000, 200 * MS, 0, &p, &len), ==, CARDEA_RTX_MISS);
 	/* ... and later than anything sent (slot 1000 & 127 holds 104): not
