@@ -88,6 +88,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 	fake_module->ops.transport = fake;
 	fake_module->initialized = TRUE;
 	g_ptr_array_add(fuzz_gw.transports, fake_module);
+	fuzz_settle_init(*argc, *argv);
 	return 0;
 }
 
@@ -133,6 +134,7 @@ static GString *substitute(const uint8_t *data, size_t len, guint64 session, gui
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+	gint64 live_at_start = fuzz_settle_begin(data, size);
 	cardea_transport_session *ts = cardea_transport_session_new(NULL, NULL);
 	guint64 session = 0, handle = 0;
 	size_t pos = 0;
@@ -178,5 +180,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	g_atomic_int_set(&fuzz_gw.accepting, 1);
 	g_atomic_int_set(&fuzz_gw.settings.session_timeout, 60);
 	cardea_log_set_level(log_level);
+	fuzz_settle_wait(live_at_start, data, size);
 	return 0;
 }

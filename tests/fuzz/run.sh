@@ -92,7 +92,7 @@ for t in $TARGETS; do
 	fi
 	runs=$RUNS
 	# whip: each input is a TCP exchange with the HTTP transport, a POST a
-	# whole PeerConnection set-up (about 20-100 inputs/s): fewer runs.
+	# whole PeerConnection set-up (a few hundred inputs/s): fewer runs.
 	[ "$t" = whip ] && [ "$runs" -gt 500 ] && runs=500
 	opts=(-runs="$runs" -seed="$SEED" -print_final_stats=1 -artifact_prefix="$LOGS/$t-")
 	[ "$TIME" -gt 0 ] && opts+=(-max_total_time="$TIME")
