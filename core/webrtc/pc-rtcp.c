@@ -673,12 +673,12 @@ static void lost_for_good(cardea_pc *pc, pc_media *m, int mi, gint64 now) {
  * A quiet spell inside a burst (few video packets per RTT, the NACKs of
  * that spell lost too) ends an episode early: its keyframe then goes out
  * into the rest of the burst, and the short episode that ends with the
- * burst has too few NACKs to count (a CI run: one keyframe mid-burst,
- * 18 NACK messages in all, recovery only by aiortc's own PLI after 1.8 s).
+ * burst may have too few NACKs to count (a CI run recovered only by
+ * aiortc's own PLI 1.8 s after the burst, with a single episode keyframe).
  * So an episode that ends within LOSS_LINGER_US of a heavy one is heavy
  * too. So is one whose NACKs asked for a packet we had not sent (lost on
  * the publisher's leg) and that still has not come when it ends: nothing
- * else would make the peer ask again (another CI run: no episode keyframe,
+ * else would make the peer ask again (a local run: no episode keyframe,
  * 50 such misses, recovery by aiortc's PLI 1.9 s after the burst). */
 #define LOSS_QUIET_RTTS 4
 #define LOSS_QUIET_MIN_US (250 * 1000)
