@@ -481,9 +481,12 @@ static void do_present(bc_session *s, const char *transaction, json_t *body, jso
 	json_t *ev = json_pack("{s:s, s:s, s:s, s:i, s:i}", "broadcast", "event", "channel", ch->name,
 		"result", "presenting", "viewers", nviewers, "substreams", leg.substreams);
 	json_t *ans = json_pack("{s:s, s:s}", "type", "answer", "sdp", answer);
-	if (bc_core->push_event(app, &bc_plugin, transaction, ev, ans) < 0)
+	if (bc_core->push_event(app, &bc_plugin, transaction, ev, ans) < 0) {
+		/* The core took no answer (the PC closed meanwhile): the client
+		 * still waits for this transaction's event. */
 		bc_channel_unref(session_leave(s, FALSE));
-	else
+		bc_push_error(app, transaction, BC_ERR_UNKNOWN, "Could not negotiate the PeerConnection");
+	} else
 		cardea_plugin_notify(bc_core, &bc_plugin, app, "presenter_on",
 			json_pack("{s:s, s:b}", "channel", ch->name, "takeover", old != NULL));
 	json_decref(ev);
@@ -535,6 +538,7 @@ static void do_watch(bc_session *s, const char *transaction, json_t *body, json_
 		json_t *ans = json_pack("{s:s, s:s}", "type", jsep ? "answer" : "offer", "sdp", answer);
 		if (bc_core->push_event(app, &bc_plugin, transaction, ev, ans) < 0) {
 			bc_channel_unref(session_leave(s, FALSE));
+			bc_push_error(app, transaction, BC_ERR_UNKNOWN, "Could not negotiate the PeerConnection");
 		} else {
 			notify_viewers(ch);
 			if (fresh)

@@ -276,6 +276,38 @@ async def test_watch_gateway_offer(bc_gw):
 			await asyncio.gather(*(pc.close() for pc in pcs))
 
 
+@pytest.mark.timeout_s(90)
+async def test_watch_answered_when_the_pc_is_hung_up_meanwhile(bc_gw):
+	"""A `watch` whose PeerConnection the client hangs up right after
+	offering still gets an event: the answer, or an error when the core
+	could no longer take it. Without one, a Janus API client (and a WHEP
+	POST, which waits for that event) would wait forever."""
+	pc, _ = await viewer_pc(audio=True)
+	offer = pc.localDescription.sdp
+	await pc.close()
+	outcomes = {"watching": 0, "error": 0}
+	async with open_api(bc_gw, "ws") as api:
+		sid = await api.create()
+		for i in range(30):
+			hid = await api.attach(sid, BCAST)
+			tx = f"race-{i}"
+			# Back to back: the hangup reaches the core while the plugin's
+			# queue thread is still building the answer.
+			await api.send({"janus": "message", "session_id": sid, "handle_id": hid, "transaction": tx,
+				"body": {"request": "watch", "channel": "demo"}, "jsep": {"type": "offer", "sdp": offer}})
+			await api.send({"janus": "hangup", "session_id": sid, "handle_id": hid, "transaction": f"{tx}-h"})
+			ev = await api.event(sid, {"janus": "event", "transaction": tx}, timeout=5)
+			data = ev["plugindata"]["data"]
+			if data.get("result") == "watching":
+				outcomes["watching"] += 1
+			else:
+				assert data.get("error_code") and data.get("error"), ev
+				outcomes["error"] += 1
+			await api.request({"janus": "detach", "session_id": sid, "handle_id": hid})
+		await api.destroy(sid)
+	print(f"watch outcomes with a hangup right behind: {outcomes}")
+
+
 # ---- layer choice from the viewer's bandwidth estimate (docs/broadcast.md) ----
 
 # Padding per substream: the layers cost visibly different bitrates, and the
