@@ -26,7 +26,8 @@
  * deleted before the next input, so nothing piles up.
  *
  * Bounds: inputs over 64 KiB are skipped; a request that was sent whole
- * must be answered within 30 s (else abort: a hang is a bug); a raw one is
+ * must be answered within 30 s, and not with the transport's answer-timeout
+ * 504 (else abort: a hang is a bug); a raw one is
  * dropped after 100 ms without complaint (it may be legitimately incomplete),
  * or after 20 ms when its own framing says it is incomplete (the server can
  * only wait for bytes that never come). */
@@ -200,6 +201,12 @@ static http_reply exchange(const char *req, size_t len, bool whole, int raw_time
 		r.status = atoi(in->str + 9);
 		header_value(in->str, "Location", r.location, sizeof(r.location));
 		header_value(in->str, "ETag", r.etag, sizeof(r.etag));
+	}
+	/* 504 is the transport's whip.answer_timeout (20 s, under our 30 s):
+	 * the gateway lost the answer to a request, a hang by another name. */
+	if (r.status == 504) {
+		fprintf(stderr, "fuzz_whip: 504 to: %.*s\n", (int)MIN(len, 400), req);
+		abort();
 	}
 	g_string_free(in, TRUE);
 	return r;

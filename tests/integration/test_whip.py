@@ -21,6 +21,7 @@ from aioice.ice import CandidatePair
 
 from apiclient import open_admin
 from bcutil import broadcast_gateway, presenter_pc, viewer_pc, frames_of, dominant
+from test_auth_http import auth_cfg, backend  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.cardea_only
 
@@ -210,6 +211,36 @@ async def test_whip_session_does_not_time_out(gateway_factory):
 			assert "timed out" not in gw.log_text(), gw.log_tail()
 	finally:
 		await asyncio.gather(*(pc.close() for pc in pcs))
+		shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.timeout_s(60)
+async def test_whep_post_unanswered_gets_504(gateway_factory, backend):
+	"""A POST whose answer does not come within whip.answer_timeout gets
+	504 and leaves no session behind. The answer is held up here by an auth
+	backend slower than the timeout (it allows, 3 s late); the verdict that
+	comes after the 504 must not revive the resource."""
+	backend.clear()
+	backend.auth_handler = lambda body: (200, {"allow": True}, 3 if body.get("action") == "whep.play" else 0)
+	gw, tmp = broadcast_gateway(gateway_factory, http={"whip": {"answer_timeout": 1}},
+		files={"cardea.auth.http.jcfg": auth_cfg(backend.url + "/auth", timeout_ms=8000)})
+	pc, _ = await viewer_pc()
+	try:
+		async with aiohttp.ClientSession() as http:
+			t0 = time.monotonic()
+			status, _, body = await post_sdp(http, f"{base(gw)}/whep/demo", pc.localDescription.sdp)
+			took = time.monotonic() - t0
+		assert status == 504, (status, body)
+		assert "No answer from the gateway within 1 s" in body, body
+		assert 1 <= took < 2.9, took   # one tick late at most, and before the verdict
+		assert "answered 504" in gw.log_text(), gw.log_tail()
+		await asyncio.sleep(3)   # the verdict lands, the plugin answers nobody
+		async with open_admin(gw, "http") as admin:
+			assert await admin.list_sessions() == []
+		asked = [r["json"].get("action") for r in backend.of("/auth") if r["json"]]
+		assert "whep.play" in asked, asked
+	finally:
+		await pc.close()
 		shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -32,6 +32,11 @@
 
 #define WHIP_PLUGIN "cardea.plugin.broadcast"
 #define WHIP_KEEPALIVE_S 5               /* well under any sane session_timeout */
+/* Default of whip.answer_timeout: a POST still unanswered after this gets
+ * 504, so a lost plugin event cannot hold the client (and its MHD
+ * connection) forever. Above the auth module's own 10 s answer timeout, so a
+ * slow backend's verdict comes first. */
+#define WHIP_ANSWER_TIMEOUT_S 20
 #define WHIP_SDPFRAG "application/trickle-ice-sdpfrag"
 
 enum { STEP_NONE = 0, STEP_CREATE, STEP_ATTACH, STEP_MESSAGE, STEP_IGNORE };
@@ -47,6 +52,7 @@ typedef struct whip_res {
 	guint64 session_id, handle_id;
 	char tx[40];                    /* transaction of the plugin message */
 	guint64 http_rid;               /* the suspended POST, 0 once answered */
+	gint64 posted_at;               /* monotonic, for whip.answer_timeout_s */
 	bool active;                    /* the 201 went out: listed in by_id */
 	char remote[64];                /* the POSTing client's IP, for the auth module */
 	cardea_refcount ref;
@@ -61,6 +67,7 @@ static struct {
 	GHashTable *by_session;         /* session id -> whip_res* (ref) */
 	GHashTable *by_id;              /* id -> whip_res* (ref), active resources */
 	guint64 next_cookie;
+	int answer_timeout_s;           /* whip.answer_timeout */
 	GSource *timer;                 /* owned; on cardea_http.timer_ctx */
 } whip;
 
@@ -362,22 +369,50 @@ void cardea_whip_session_over(guint64 session_id) {
 	res_unref(r);
 }
 
+/* A POST past whip.answer_timeout_s gets 504 and its session goes. Whoever
+ * answers the POST first wins: when the plugin's answer beat us, on_event
+ * owns the resource and we leave it alone; when we win, a late answer finds
+ * no POST and on_event ends the resource. */
+static void res_expire(whip_res *r) {
+	char text[96];
+	g_snprintf(text, sizeof(text), "No %s from the gateway within %d s",
+		r->handle_id ? "answer" : r->session_id ? "attach reply" : "session", whip.answer_timeout_s);
+	if (!answer_post(r, resp_json(MHD_HTTP_GATEWAY_TIMEOUT, "text/plain", text)))
+		return;
+	CARDEA_LOG(CARDEA_LOG_WARN, "[http] %s %s on channel %s (session %"G_GUINT64_FORMAT"): %s, answered 504",
+		r->whep ? "WHEP" : "WHIP", r->id, r->channel, r->session_id, text);
+	g_mutex_lock(&whip.lock);
+	bool had = r->session_id && whip.by_session && g_hash_table_remove(whip.by_session, &r->session_id);
+	g_mutex_unlock(&whip.lock);
+	if (had)
+		destroy_session(r->session_id);
+}
+
 /* Timer thread: WHIP resources have no client polling, so keep their
- * sessions alive here. */
+ * sessions alive here; and end POSTs that waited too long. */
 static gboolean keepalive_tick(gpointer data) {
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(guint64));
+	GPtrArray *stale = g_ptr_array_new_with_free_func(res_unref);
+	gint64 too_old = g_get_monotonic_time() - (gint64)whip.answer_timeout_s * G_USEC_PER_SEC;
 	g_mutex_lock(&whip.lock);
 	GHashTableIter it;
-	gpointer k;
+	gpointer k, v;
 	if (whip.by_session) {
 		g_hash_table_iter_init(&it, whip.by_session);
-		while (g_hash_table_iter_next(&it, &k, NULL))
+		while (g_hash_table_iter_next(&it, &k, &v)) {
+			whip_res *r = v;
 			g_array_append_val(ids, *(guint64 *)k);
+			if (!r->active && r->posted_at < too_old)
+				g_ptr_array_add(stale, res_ref(r));
+		}
 	}
 	g_mutex_unlock(&whip.lock);
 	for (guint i = 0; i < ids->len; i++)
 		cardea_http.core->session_keepalive(g_array_index(ids, guint64, i));
+	for (guint i = 0; i < stale->len; i++)
+		res_expire(stale->pdata[i]);
 	g_array_free(ids, TRUE);
+	g_ptr_array_free(stale, TRUE);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -448,6 +483,7 @@ static enum MHD_Result route_post(http_req *req, bool whep, const char *channel)
 	}
 	whip_res *r = g_new0(whip_res, 1);
 	cardea_refcount_init(&r->ref, res_free);
+	r->posted_at = g_get_monotonic_time();
 	for (size_t i = 0; i < 32; i += 8)
 		g_snprintf(r->id + i, 9, "%08x", g_random_int());
 	g_snprintf(r->etag, sizeof(r->etag), "\"%08x%08x\"", g_random_int(), g_random_int());
@@ -693,20 +729,24 @@ enum MHD_Result cardea_whip_route(http_req *req, const char *url, const char *me
 bool cardea_whip_init(const char *config_path) {
 	memset(&whip, 0, sizeof(whip));
 	whip.enabled = true;
+	whip.answer_timeout_s = WHIP_ANSWER_TIMEOUT_S;
 	whip.prefix = g_strdup("");
 	if (config_path && g_file_test(config_path, G_FILE_TEST_EXISTS)) {
 		GError *error = NULL;
 		cardea_config *cfg = cardea_config_load(config_path, &error);
 		char *prefix = NULL;
 		gboolean enabled = TRUE;
+		int answer_timeout = WHIP_ANSWER_TIMEOUT_S;
 		bool ok = cfg && cardea_config_get_bool(cfg, "whip", "enabled", TRUE, &enabled, &error) &&
-			cardea_config_get_string(cfg, "whip", "prefix", "", &prefix, &error);
+			cardea_config_get_string(cfg, "whip", "prefix", "", &prefix, &error) &&
+			cardea_config_get_int(cfg, "whip", "answer_timeout", WHIP_ANSWER_TIMEOUT_S, 1, 300, &answer_timeout,
+				&error);
 		if (ok && prefix && *prefix && (prefix[0] != '/' || strchr(prefix, ' '))) {
 			cardea_config_set_value_error(&error, cfg, "whip", "prefix", "must start with '/'");
 			ok = false;
 		}
 		if (ok) {
-			static const char *const keys[] = { "enabled", "prefix", NULL };
+			static const char *const keys[] = { "enabled", "prefix", "answer_timeout", NULL };
 			cardea_config_warn_unknown(cfg, "whip", keys);
 		}
 		if (cfg)
@@ -720,6 +760,7 @@ bool cardea_whip_init(const char *config_path) {
 			return false;
 		}
 		whip.enabled = enabled;
+		whip.answer_timeout_s = answer_timeout;
 		g_free(whip.prefix);
 		size_t n = prefix ? strlen(prefix) : 0;
 		while (n > 0 && prefix[n - 1] == '/')
@@ -732,7 +773,9 @@ bool cardea_whip_init(const char *config_path) {
 	whip.by_id = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, res_unref);
 	whip.ts = cardea_transport_session_new(NULL, NULL);
 	if (whip.enabled && cardea_http.timer_ctx) {
-		whip.timer = g_timeout_source_new_seconds(WHIP_KEEPALIVE_S);
+		/* Ticks at least as often as answer_timeout, so a 504 is late by
+		 * at most one more period. */
+		whip.timer = g_timeout_source_new_seconds(MIN(WHIP_KEEPALIVE_S, whip.answer_timeout_s));
 		g_source_set_callback(whip.timer, keepalive_tick, NULL, NULL);
 		g_source_attach(whip.timer, cardea_http.timer_ctx);
 	}
