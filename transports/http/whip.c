@@ -736,7 +736,7 @@ bool cardea_whip_init(const char *config_path) {
 		cardea_config *cfg = cardea_config_load(config_path, &error);
 		char *prefix = NULL;
 		gboolean enabled = TRUE;
-		int answer_timeout = WHIP_ANSWER_TIMEOUT_S;
+		gint64 answer_timeout = WHIP_ANSWER_TIMEOUT_S;
 		bool ok = cfg && cardea_config_get_bool(cfg, "whip", "enabled", TRUE, &enabled, &error) &&
 			cardea_config_get_string(cfg, "whip", "prefix", "", &prefix, &error) &&
 			cardea_config_get_int(cfg, "whip", "answer_timeout", WHIP_ANSWER_TIMEOUT_S, 1, 300, &answer_timeout,
