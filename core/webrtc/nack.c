@@ -1,5 +1,5 @@
 /* NACK tracker, retransmission buffer, keyframe limiter, TWCC recorder.
- * See nack.h for the contract. Only cardea_rtx_buffer_init() allocates. */
+ * See nack.h for the contract. Only cardea_rtx_buffer_init() and the ring growth allocate. */
 #include <string.h>
 
 #include <glib.h>
@@ -162,22 +162,92 @@ bool cardea_rtx_buffer_init(cardea_rtx_buffer *b, size_t n_slots, size_t slot_si
 	b->n_slots = n;
 	b->slot_size = slot_size;
 	b->max_age_us = max_age_us;
-	b->storage = g_malloc(n * slot_size);
+	b->ring_cap = n * slot_size;
+	b->ring_size = MIN(b->ring_cap, MAX((size_t)CARDEA_RTX_INITIAL_RING, 2 * slot_size));
+	b->ring = g_malloc(b->ring_size);
+	b->lap_start_us = -1;
 	b->slots = g_new0(cardea_rtx_slot, n);
 	return true;
 }
 
 void cardea_rtx_buffer_free(cardea_rtx_buffer *b) {
-	g_free(b->storage);
+	g_free(b->ring);
 	g_free(b->slots);
-	b->storage = NULL;
+	b->ring = NULL;
 	b->slots = NULL;
 	b->n_slots = 0;
+	b->ring_size = 0;
 }
 
 void cardea_rtx_buffer_clear(cardea_rtx_buffer *b) {
 	if (b->slots != NULL)
 		memset(b->slots, 0, b->n_slots * sizeof(b->slots[0]));
+}
+
+/* Its bytes are still in the ring: fewer than ring_size bytes were written
+ * since it started (positions skipped at a lap's end count as written, which
+ * only errs towards "gone"). */
+static bool slot_intact(const cardea_rtx_buffer *b, const cardea_rtx_slot *s) {
+	return s->used && b->write_pos - s->pos <= b->ring_size;
+}
+
+/* Moves the intact packets, oldest first, to the start of a bigger ring and
+ * renumbers their positions from 0, so none straddles the new ring's end. */
+static void ring_grow(cardea_rtx_buffer *b, size_t new_size) {
+	uint64_t from = b->write_pos > b->ring_size ? b->write_pos - b->ring_size : 0;
+	uint8_t *ring = g_malloc(new_size);
+	size_t used = 0;
+	for (uint64_t p = from; p < b->write_pos; ) {
+		size_t off = (size_t)(p % b->ring_size);
+		size_t n = (size_t)MIN(b->write_pos - p, (uint64_t)(b->ring_size - off));
+		memcpy(ring + used, b->ring + off, n);
+		used += n;
+		p += n;
+	}
+	for (size_t i = 0; i < b->n_slots; i++) {
+		cardea_rtx_slot *s = &b->slots[i];
+		if (s->used && s->pos >= from && slot_intact(b, s))
+			s->pos -= from;
+		else
+			s->used = false;
+	}
+	g_free(b->ring);
+	b->ring = ring;
+	b->ring_size = new_size;
+	b->write_pos = used;
+	b->write_off = used;
+	b->grown++;
+}
+
+/* At the end of each lap: a lap that took less than max_age_us held less
+ * history than wanted. Unless the slots bound it anyway (a lap of n_slots
+ * packets or more), the ring grows to what max_age_us at the lap's rate
+ * needs plus a quarter, but by 1.5x to 2x at a time, up to ring_cap: a
+ * keyframe's burst makes a short lap of a small ring look like a huge rate,
+ * and one such lap must not take the ring to its cap. */
+static void lap_check(cardea_rtx_buffer *b, int64_t now_us) {
+	if (b->lap_start_us < 0) {
+		b->lap_start_us = now_us;
+		b->lap_start_pos = b->write_pos;
+		b->lap_packets = 0;
+		return;
+	}
+	if (b->write_pos - b->lap_start_pos < b->ring_size)
+		return;
+	int64_t took = now_us - b->lap_start_us;
+	if (took < b->max_age_us && b->lap_packets < b->n_slots && b->ring_size < b->ring_cap) {
+		double want = (double)b->ring_size * (double)b->max_age_us / (double)MAX(took, 1) * 1.25;
+		double size = MAX(MIN(want, 2.0 * (double)b->ring_size), 1.5 * (double)b->ring_size);
+		ring_grow(b, size >= (double)b->ring_cap ? b->ring_cap : (size_t)size);
+	}
+	b->lap_start_us = now_us;
+	b->lap_start_pos = b->write_pos;
+	b->lap_packets = 0;
+}
+
+void cardea_rtx_buffer_reserve(cardea_rtx_buffer *b, size_t bytes) {
+	if (b->slots != NULL && bytes > b->ring_size)
+		ring_grow(b, MIN(bytes, b->ring_cap));
 }
 
 bool cardea_rtx_buffer_store(cardea_rtx_buffer *b, const cardea_rtp_info *info, int64_t now_us) {
@@ -191,12 +261,23 @@ bool cardea_rtx_buffer_store(cardea_rtx_buffer *b, const cardea_rtp_info *info, 
 		b->too_big++;
 		return false;
 	}
-	memcpy(b->storage + i * b->slot_size, info->buf, info->len);
+	lap_check(b, now_us);
+	if (b->write_off + info->len > b->ring_size) {
+		b->write_pos += b->ring_size - b->write_off;
+		b->write_off = 0;
+	}
+	memcpy(b->ring + b->write_off, info->buf, info->len);
+	b->slots[i].pos = b->write_pos;
 	b->slots[i].seq = info->seq;
 	b->slots[i].len = info->len;
 	b->slots[i].stored_us = now_us;
 	b->slots[i].resent_us = 0;
 	b->slots[i].used = true;
+	b->write_pos += info->len;
+	b->write_off += info->len;
+	if (b->write_off == b->ring_size)
+		b->write_off = 0;
+	b->lap_packets++;
 	b->stored++;
 	return true;
 }
@@ -209,7 +290,7 @@ cardea_rtx_result cardea_rtx_buffer_get(cardea_rtx_buffer *b, uint16_t seq, int6
 	}
 	size_t i = seq & (b->n_slots - 1);
 	cardea_rtx_slot *s = &b->slots[i];
-	if (!s->used || s->seq != seq) {
+	if (!slot_intact(b, s) || s->seq != seq) {
 		b->misses++;
 		return CARDEA_RTX_MISS;
 	}
@@ -229,7 +310,7 @@ cardea_rtx_result cardea_rtx_buffer_get(cardea_rtx_buffer *b, uint16_t seq, int6
 	s->resent_us = now_us != 0 ? now_us : 1;
 	b->hits++;
 	if (pkt != NULL)
-		*pkt = b->storage + i * b->slot_size;
+		*pkt = b->ring + (size_t)(s->pos % b->ring_size);
 	if (len != NULL)
 		*len = s->len;
 	return CARDEA_RTX_HIT;
@@ -239,7 +320,7 @@ bool cardea_rtx_buffer_has(const cardea_rtx_buffer *b, uint16_t seq) {
 	if (b->slots == NULL)
 		return false;
 	const cardea_rtx_slot *s = &b->slots[seq & (b->n_slots - 1)];
-	return s->used && s->seq == seq;
+	return slot_intact(b, s) && s->seq == seq;
 }
 
 bool cardea_rtx_buffer_gone(const cardea_rtx_buffer *b, uint16_t seq, int64_t now_us) {
@@ -249,7 +330,7 @@ bool cardea_rtx_buffer_gone(const cardea_rtx_buffer *b, uint16_t seq, int64_t no
 	if (!s->used)
 		return false;
 	if (s->seq == seq)
-		return now_us - s->stored_us > b->max_age_us;
+		return now_us - s->stored_us > b->max_age_us || !slot_intact(b, s);
 	/* The slot's seq is later than the one asked for (RFC 3550 modular
 	 * order): seq's turn in this slot is over. An earlier one means seq
 	 * has not been stored yet. */
@@ -263,7 +344,7 @@ cardea_rtx_result cardea_rtx_buffer_answer(cardea_rtx_buffer *b, uint16_t seq, i
 	*out_len = 0;
 	size_t i = seq & (b->n_slots - 1);
 	/* Check the room first so a failed answer does not use up the throttle. */
-	if (b->slots != NULL && b->slots[i].used && b->slots[i].seq == seq) {
+	if (b->slots != NULL && slot_intact(b, &b->slots[i]) && b->slots[i].seq == seq) {
 		size_t need = b->slots[i].len + (rtx != NULL ? 2 : 0);
 		if (out == NULL || need > cap)
 			return CARDEA_RTX_NO_SPACE;

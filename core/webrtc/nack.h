@@ -4,7 +4,7 @@
  *    incoming stream, it says which ones to NACK now, retrying a limited
  *    number of times and giving up on packets that are too old.
  *  - cardea_rtx_buffer: sender side. Keeps the last packets of an outgoing
- *    stream in preallocated slots and answers a NACK with the packet to
+ *    stream in a byte ring sized to its bitrate and answers a NACK with the packet to
  *    resend (RTX-wrapped when negotiated, plain otherwise), at most once per
  *    RTT for the same seq.
  *  - cardea_keyframe_limiter: at most one PLI/FIR per interval per stream;
@@ -13,8 +13,9 @@
  *    turned into transport-cc feedback every twcc_period.
  *
  * None of these allocate per packet: the tracker, limiter and recorder are
- * fixed-size structs, the rtx buffer allocates its slots once at init. Time
- * is always passed in (microseconds, any monotonic clock, >= 0), which keeps
+ * fixed-size structs, the rtx buffer allocates its slots and ring at init
+ * and the ring again only when it grows (by 1.5x to 2x each time).
+ * Time is always passed in (microseconds, any monotonic clock, >= 0), which keeps
  * them pure and testable.
  *
  * Threads: each object belongs to the loop thread of its peer connection and
@@ -93,12 +94,14 @@ bool cardea_nack_tracker_take_keyframe_request(cardea_nack_tracker *t);
 
 #define CARDEA_RTX_DEFAULT_SLOTS     256
 #define CARDEA_RTX_DEFAULT_SLOT_SIZE 1500
+#define CARDEA_RTX_INITIAL_RING      (16 * 1024)
 #define CARDEA_RTX_DEFAULT_MAX_AGE_US (200 * 1000)   /* media.min_nack_queue default */
 /* Resend interval for one seq while the RTT is unknown, and its floor. */
 #define CARDEA_RTX_UNKNOWN_RTT_US    (50 * 1000)
 #define CARDEA_RTX_MIN_RESEND_US     (5 * 1000)
 
 typedef struct cardea_rtx_slot {
+	uint64_t pos;              /* where the packet starts in the byte stream (see ring) */
 	int64_t stored_us;
 	int64_t resent_us;         /* last resend, 0 = never */
 	uint16_t seq;
@@ -106,19 +109,35 @@ typedef struct cardea_rtx_slot {
 	bool used;
 } cardea_rtx_slot;
 
+/* Packets are kept back to back in a byte ring, not in fixed slots of the
+ * largest size: an audio packet or a low simulcast layer's packet then costs
+ * its own size, not 1500 bytes. Positions count every byte ever written
+ * (a packet never wraps the ring's end: the rest of the lap is skipped), so
+ * a packet is intact while fewer than ring_size bytes were written after its
+ * start. The ring starts small and grows, at the end of a lap, when the lap
+ * took less than max_age_us and fewer packets than n_slots: its size then
+ * follows the stream's bitrate (within 2x), up to n_slots * slot_size. */
 typedef struct cardea_rtx_buffer {
-	uint8_t *storage;          /* owned: n_slots * slot_size bytes */
+	uint8_t *ring;             /* owned: ring_size bytes */
+	size_t ring_size;
+	size_t ring_cap;           /* n_slots * slot_size */
+	uint64_t write_pos;        /* bytes written since init or the last growth */
+	size_t write_off;          /* write_pos in the ring */
+	uint64_t lap_start_pos;
+	int64_t lap_start_us;
+	size_t lap_packets;
 	cardea_rtx_slot *slots;    /* owned: n_slots entries */
 	size_t n_slots;            /* a power of two; slot = seq & (n_slots - 1) */
-	size_t slot_size;
+	size_t slot_size;          /* largest packet kept */
 	int64_t max_age_us;
 	/* Counters */
 	uint64_t stored;
-	uint64_t too_big;          /* larger than a slot: not stored */
+	uint64_t too_big;          /* larger than slot_size: not stored */
 	uint64_t hits;
 	uint64_t misses;           /* never stored, or overwritten */
 	uint64_t too_old;
 	uint64_t throttled;        /* asked again within an RTT */
+	uint64_t grown;            /* ring growths */
 } cardea_rtx_buffer;
 
 typedef enum cardea_rtx_result {
@@ -137,11 +156,16 @@ typedef struct cardea_rtx_stream {
 } cardea_rtx_stream;
 
 /* n_slots is rounded up to a power of two; zero arguments take the defaults.
- * The only allocation is here; returns false if the sizes are absurd. */
+ * Allocates the slots and a CARDEA_RTX_INITIAL_RING-byte ring; the ring is
+ * reallocated only when it grows (a few times per stream: by 1.5x to 2x
+ * each time). Returns false if the sizes are absurd. */
 bool cardea_rtx_buffer_init(cardea_rtx_buffer *b, size_t n_slots, size_t slot_size, int64_t max_age_us);
 void cardea_rtx_buffer_free(cardea_rtx_buffer *b);
 /* Forget everything (e.g. on an SSRC change); keeps the storage. */
 void cardea_rtx_buffer_clear(cardea_rtx_buffer *b);
+/* Grows the ring now to hold at least `bytes` (at most n_slots * slot_size),
+ * e.g. for a stream whose bitrate is known before it starts. */
+void cardea_rtx_buffer_reserve(cardea_rtx_buffer *b, size_t bytes);
 /* Copies the packet as it is sent (after rewriting, before SRTP). */
 bool cardea_rtx_buffer_store(cardea_rtx_buffer *b, const cardea_rtp_info *info, int64_t now_us);
 /* Looks a seq up; on HIT, *pkt and *len point into the buffer (valid until the

@@ -25,7 +25,9 @@
 #define WINDOW_US G_USEC_PER_SEC       /* slowlink counting window */
 #define HISTORY_SLOTS_VIDEO 256
 #define HISTORY_SLOTS_AUDIO 64
-/* Retransmission history kept at least this long (the slots bound it too). */
+#define HISTORY_VIDEO_START (64 * 1024)  /* bytes of video ring at first (nack.h) */
+/* Retransmission history kept at least this long (the slots bound it, and the
+ * ring grows to it: nack.h). */
 #define HISTORY_MIN_AGE_US (2 * G_USEC_PER_SEC)
 
 /* Media settings are read at every use: the Admin API may change them
@@ -268,8 +270,9 @@ static gboolean tick(gpointer data) {
 		if (f->history)
 			loss_episode_tick(pc, m, i, now);
 		if (f->history) {
-			/* The slots are allocated up front, so age saves no memory:
-			 * it only has to outlast the receiver's repair rounds. Each
+			/* The ring grows to hold this much of the stream (up to
+			 * its slots), so the age costs memory at high bitrates: it
+			 * has to outlast the receiver's repair rounds. Each
 			 * round costs an RTT plus the receiver's wait for its next
 			 * NACK (aiortc re-NACKs only on its next gap), and under heavy
 			 * loss half the rounds fail: a 5 RTT limit (260 ms at 50 ms
@@ -424,6 +427,11 @@ void cardea_pc_rtcp_apply_local(cardea_pc *pc, int i, const pc_media *lm) {
 		gint64 age = (gint64)setting(&cardea_gw->settings.min_nack_queue) * 1000;
 		if (!cardea_rtx_buffer_init(f->history, m->video ? HISTORY_SLOTS_VIDEO : HISTORY_SLOTS_AUDIO, 0, age))
 			g_clear_pointer(&f->history, g_free);
+		else if (m->video)
+			/* Half a second of 1 Mbit/s from the first packet: the
+			 * ring grows only at the end of a lap, and the first
+			 * keyframe's repairs come before. */
+			cardea_rtx_buffer_reserve(f->history, HISTORY_VIDEO_START);
 	}
 	/* Transport-wide ids: BUNDLE keeps them equal across m-lines, take the
 	 * first accepted m-line that has one. */
@@ -888,6 +896,8 @@ void cardea_pc_rtcp_info_media(cardea_pc *pc, int mi, json_t *out) {
 	json_object_set_new(out, "retransmissions_in", json_integer((json_int_t)f->retransmissions_in));
 	json_object_set_new(out, "retransmissions_out", json_integer((json_int_t)f->retransmissions_out));
 	json_object_set_new(out, "retransmission_misses", json_integer((json_int_t)f->rtx_misses));
+	if (f->history)
+		json_object_set_new(out, "retransmission_buffer_bytes", json_integer((json_int_t)f->history->ring_size));
 	json_object_set_new(out, "rtx_probes_in", json_integer((json_int_t)f->rtx_probes_in));
 	json_object_set_new(out, "gaps_in", json_integer((json_int_t)f->lost_in));
 	json_object_set_new(out, "plis_out", json_integer((json_int_t)f->plis_out));

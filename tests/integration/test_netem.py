@@ -131,7 +131,7 @@ async def test_random_loss_recovered_by_nack(lab, gateway_factory, plugdir):
 	report = (f"lost {lost}/{expected} frames (missing {missing[:20]}); relay up {up} down {down}; "
 		f"gateway video stats {info}")
 	print(f"netem random loss: lost {lost}/{expected} ({100.0 * lost / max(expected, 1):.2f}%); "
-		+ ", ".join(f"{k} {info.get(k)}" for k in STAT_KEYS))
+		+ ", ".join(f"{k} {info.get(k)}" for k in STAT_KEYS + ("retransmission_buffer_bytes",)))
 	# the impairment really happened: about 5% of the packets each way
 	for d in (up, down):
 		assert 0.03 < d["dropped"] / (d["dropped"] + d["forwarded"]) < 0.08, report

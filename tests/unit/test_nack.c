@@ -1,6 +1,7 @@
 /* Unit tests for core/webrtc/nack.c: the NACK tracker (gaps, reordering,
  * retries, aging, overflow, wrap), the retransmission buffer (hit, miss,
- * wrap, age, throttle, plain and RTX answers), the keyframe limiter and the
+ * wrap, age, throttle, plain and RTX answers, the byte ring's size against
+ * the bitrate, byte-exact packets across its laps and growths), the keyframe limiter and the
  * TWCC recorder (feedback parsed back field by field). Times are
  * hand-picked microseconds. */
 #include <string.h>
@@ -227,6 +228,10 @@ static void test_rtx_buffer(void) {
 	g_assert_cmpuint(b.n_slots, ==, 128);
 	g_assert_cmpuint(b.slot_size, ==, CARDEA_RTX_DEFAULT_SLOT_SIZE);
 	g_assert_cmpint(b.max_age_us, ==, 200 * MS);
+	/* The slots, not the ring, are under test here: full size from the start. */
+	g_assert_cmpuint(b.ring_size, ==, CARDEA_RTX_INITIAL_RING);
+	cardea_rtx_buffer_reserve(&b, SIZE_MAX);
+	g_assert_cmpuint(b.ring_size, ==, 128 * CARDEA_RTX_DEFAULT_SLOT_SIZE);
 	const uint8_t *p;
 	size_t len;
 	uint8_t expect[2000];
@@ -293,6 +298,120 @@ static void test_rtx_buffer(void) {
 	g_assert_false(cardea_rtx_buffer_init(&b, 100000, 0, 0));
 	g_assert_false(cardea_rtx_buffer_init(&b, 16, 8, 0));
 	g_assert_false(cardea_rtx_buffer_init(&b, 16, 70000, 0));
+}
+
+/* Feeds a stream of `pps` packets of `payload` bytes per second for `secs`
+ * seconds, checking each hit byte for byte; returns the next seq. */
+static uint16_t feed(cardea_rtx_buffer *b, uint16_t seq, size_t payload, int pps, int secs, int64_t *now) {
+	for (int i = 0; i < pps * secs; i++, seq++) {
+		store(b, seq, payload, *now);
+		*now += G_USEC_PER_SEC / pps;
+	}
+	return seq;
+}
+
+/* Every seq stored in the last `age` microseconds is there, byte for byte. */
+static void assert_history(cardea_rtx_buffer *b, uint16_t next, size_t payload, int pps, int64_t age, int64_t now) {
+	int n = (int)(age * pps / G_USEC_PER_SEC);
+	uint8_t expect[2000];
+	for (int k = 1; k <= n; k++) {
+		uint16_t seq = (uint16_t)(next - k);
+		const uint8_t *p = NULL;
+		size_t len = 0;
+		g_assert_true(cardea_rtx_buffer_has(b, seq));
+		g_assert_cmpint(cardea_rtx_buffer_get(b, seq, now, 0, &p, &len), ==, CARDEA_RTX_HIT);
+		size_t want = make_packet(expect, seq, payload);
+		g_assert_cmpmem(p, len, expect, want);
+	}
+}
+
+/* The ring follows the stream: a low bitrate keeps a small ring that still
+ * holds max_age of history, the slots bound a high one at n_slots packets,
+ * and audio (64 slots) never grows past the initial ring. Before the ring,
+ * every one of these cost n_slots * 1500 bytes. */
+static void test_rtx_ring_sizes(void) {
+	const int64_t age = 2 * G_USEC_PER_SEC;
+	cardea_rtx_buffer b;
+	int64_t now = 0;
+	/* 300 kbit/s video: 1,000-byte packets, 37.5 a second (here 38), after
+	 * a 40 KB keyframe sent in 40 ms: that burst alone must not take the
+	 * ring to its cap. */
+	g_assert_true(cardea_rtx_buffer_init(&b, 256, 0, age));
+	g_assert_cmpuint(b.ring_size, ==, CARDEA_RTX_INITIAL_RING);
+	uint16_t next = 100;
+	for (int i = 0; i < 40; i++, next++) {
+		store(&b, next, 1000 - 20, now);
+		now += MS;
+	}
+	next = feed(&b, next, 1000 - 20, 38, 6, &now);
+	g_test_message("300 kbit/s video: ring %zu bytes after %" G_GUINT64_FORMAT " growths", b.ring_size, b.grown);
+	g_assert_cmpuint(b.ring_size, <=, 128 * 1024);
+	g_assert_cmpuint(b.ring_size, <, b.ring_cap / 2);
+	g_assert_cmpuint(b.grown, >=, 1);
+	assert_history(&b, next, 1000 - 20, 38, age, now);
+	cardea_rtx_buffer_free(&b);
+	/* 2.5 Mbit/s: 256 packets last under a second, the ring reaches its cap
+	 * and every slot's packet is still there. */
+	now = 0;
+	g_assert_true(cardea_rtx_buffer_init(&b, 256, 0, age));
+	next = feed(&b, 65000, 1200 - 20, 260, 4, &now);
+	g_test_message("2.5 Mbit/s video: ring %zu bytes after %" G_GUINT64_FORMAT " growths", b.ring_size, b.grown);
+	g_assert_cmpuint(b.ring_size, ==, b.ring_cap);
+	g_assert_cmpuint(b.ring_cap, ==, 256 * CARDEA_RTX_DEFAULT_SLOT_SIZE);
+	assert_history(&b, next, 1200 - 20, 260, (int64_t)256 * G_USEC_PER_SEC / 260, now);
+	cardea_rtx_buffer_free(&b);
+	/* Opus with NACK: 50 packets of 120 bytes a second in 64 slots. */
+	now = 0;
+	g_assert_true(cardea_rtx_buffer_init(&b, 64, 0, age));
+	next = feed(&b, 7, 120 - 20, 50, 10, &now);
+	g_test_message("opus: ring %zu bytes after %" G_GUINT64_FORMAT " growths", b.ring_size, b.grown);
+	g_assert_cmpuint(b.ring_size, ==, CARDEA_RTX_INITIAL_RING);
+	g_assert_cmpuint(b.grown, ==, 0);
+	assert_history(&b, next, 120 - 20, 50, (int64_t)64 * G_USEC_PER_SEC / 50, now);
+	cardea_rtx_buffer_free(&b);
+}
+
+/* Random sizes up to the slot size, a bitrate that jumps up and down: every
+ * hit is byte-exact (no packet straddles the ring's end, growth keeps them),
+ * the newest packets are always there, and a packet too big for a slot is
+ * refused without disturbing the others. */
+static void test_rtx_ring_random(void) {
+	cardea_rtx_buffer b;
+	g_assert_true(cardea_rtx_buffer_init(&b, 128, 1200, 500 * MS));
+	GRand *rnd = g_rand_new_with_seed(7);
+	size_t sizes[65536];
+	int64_t now = 0;
+	uint16_t seq = 65000;
+	uint8_t expect[2000];
+	guint64 hits = 0;
+	for (int i = 0; i < 20000; i++, seq++) {
+		size_t payload = (size_t)g_rand_int_range(rnd, 0, 1200 - 20 + 1);
+		if (i % 997 == 0)
+			payload = 1200;   /* 1,220 bytes: too big */
+		sizes[seq] = payload;
+		store(&b, seq, payload, now);
+		/* 20-400 packets a second, changing every 2,000 packets. */
+		now += G_USEC_PER_SEC / (20 + (i / 2000 % 3) * 190);
+		for (int k = 0; k < 8; k++) {
+			uint16_t s = (uint16_t)(seq - (uint16_t)g_rand_int_range(rnd, 0, 128));
+			const uint8_t *p = NULL;
+			size_t len = 0;
+			if (cardea_rtx_buffer_get(&b, s, now, 0, &p, &len) != CARDEA_RTX_HIT)
+				continue;
+			hits++;
+			size_t want = make_packet(expect, s, sizes[s]);
+			g_assert_cmpmem(p, len, expect, want);
+		}
+		if (payload < 1200 - 20 + 1)
+			g_assert_true(cardea_rtx_buffer_has(&b, seq));
+		else
+			g_assert_false(cardea_rtx_buffer_has(&b, seq));
+	}
+	g_assert_cmpuint(b.too_big, ==, 21);
+	g_assert_cmpuint(hits, >, 20000);
+	g_assert_cmpuint(b.ring_size, <=, b.ring_cap);
+	g_rand_free(rnd);
+	cardea_rtx_buffer_free(&b);
 }
 
 static void test_rtx_answer(void) {
@@ -484,6 +603,8 @@ int main(int argc, char *argv[]) {
 	g_test_add_func("/nack/tracker/random", test_tracker_random);
 	g_test_add_func("/nack/rtx-buffer/lookup", test_rtx_buffer);
 	g_test_add_func("/nack/rtx-buffer/answer", test_rtx_answer);
+	g_test_add_func("/nack/rtx-buffer/ring-sizes", test_rtx_ring_sizes);
+	g_test_add_func("/nack/rtx-buffer/ring-random", test_rtx_ring_random);
 	g_test_add_func("/nack/keyframe-limiter", test_keyframe_limiter);
 	g_test_add_func("/nack/twcc-recorder", test_twcc_recorder);
 	return g_test_run();
