@@ -335,8 +335,6 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	NiceAgentOption flags = NICE_AGENT_OPTION_ICE_TRICKLE;
 	if (o->lite)
 		flags |= NICE_AGENT_OPTION_LITE_MODE;
-	if (o->consent_freshness)
-		flags |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
 	cardea_ice *ice = g_new0(cardea_ice, 1);
 	ice->context = context;
 	ice->cb = *callbacks;
@@ -353,7 +351,13 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	}
 	ice->agent = nice_agent_new_full(context, NICE_COMPATIBILITY_RFC5245, flags);
 	g_object_set(ice->agent, "controlling-mode", o->lite ? FALSE : o->controlling,
-		"upnp", FALSE, "ice-tcp", o->tcp, "ice-udp", TRUE, NULL);
+		"upnp", FALSE, "ice-tcp", o->tcp, "ice-udp", TRUE,
+		"keepalive-conncheck", o->consent_freshness, NULL);
+	/* Not NICE_AGENT_OPTION_CONSENT_FRESHNESS: libnice 0.1.21 fails the pair
+	 * 10 s after its last answered check, checks every ~5 s and never
+	 * retransmits one, so one lost check hangs up a live call. Keepalive
+	 * connchecks use the same checks with a 50 s limit; the PC adds the
+	 * 30 s one (pc.c peer_silent). */
 	if (o->stun_server && *o->stun_server)
 		g_object_set(ice->agent, "stun-server", o->stun_server, "stun-server-port", o->stun_port, NULL);
 	for (char **a = o->local_addresses; a && *a; a++) {

@@ -23,6 +23,7 @@
 #define PC_MAX_SSRCS 8          /* remote SSRCs remembered per m-line (media + rtx + learned; simulcast: 3 + 3) */
 #define PC_MAX_PTS 32
 #define PC_GATHER_WAIT_US (3 * G_USEC_PER_SEC)   /* half-trickle: bounded wait for our candidates */
+#define PC_PEER_SILENCE_US (30 * G_USEC_PER_SEC) /* RFC 7675's consent expiry */
 #define PC_SCRATCH (CARDEA_RTP_PACKET_MAX + CARDEA_SRTP_MAX_OVERHEAD)
 
 /* The data channel m-line of one SDP (pc-data.c). */
@@ -100,6 +101,7 @@ struct cardea_pc {
 	GSource *rtcp_timer;            /* periodic SR/RR while the transport exists */
 	GSource *teardown;              /* pending deferred teardown (hangup from a callback) */
 	gboolean ice_connected, dtls_connected, up;
+	gint64 last_in_us;              /* last datagram from the peer (consent, pc.c peer_silent) */
 	guint8 mid_ext_id;
 	pc_media media[PC_MAX_MLINES];
 	pc_rtcp fb;                     /* transport-wide feedback state (pc-rtcp.h) */

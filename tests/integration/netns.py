@@ -91,28 +91,44 @@ def open_tun(name):
 # ---- the relay process -------------------------------------------------------
 
 class Direction:
-	"""Impairment of one direction: netem's delay/jitter/loss, uniform jitter."""
+	"""Impairment of one direction: netem's delay/jitter/loss, uniform jitter,
+	and (no netem equivalent) dropping every STUN datagram only."""
 
 	def __init__(self, name):
 		self.name = name
 		self.delay = 0.0
 		self.jitter = 0.0
 		self.loss = 0.0
+		self.drop_stun = False
 		self.forwarded = 0
 		self.dropped = 0
+		self.stun_dropped = 0
 		self.max_delay_seen = 0.0
 
-	def set(self, delay_ms=None, jitter_ms=None, loss=None):
+	def set(self, delay_ms=None, jitter_ms=None, loss=None, drop_stun=None):
 		if delay_ms is not None:
 			self.delay = delay_ms / 1000.0
 		if jitter_ms is not None:
 			self.jitter = jitter_ms / 1000.0
 		if loss is not None:
 			self.loss = loss
+		if drop_stun is not None:
+			self.drop_stun = bool(drop_stun)
 
 	def state(self):
 		return {"delay_ms": self.delay * 1000, "jitter_ms": self.jitter * 1000, "loss": self.loss,
-			"forwarded": self.forwarded, "dropped": self.dropped}
+			"drop_stun": self.drop_stun, "forwarded": self.forwarded, "dropped": self.dropped,
+			"stun_dropped": self.stun_dropped}
+
+
+def is_stun(pkt):
+	"""An IPv4 UDP datagram whose payload is STUN (RFC 5389: top two bits 0,
+	magic cookie at offset 4)."""
+	if len(pkt) < 28 or pkt[0] >> 4 != 4 or pkt[9] != 17:
+		return False
+	ihl = (pkt[0] & 0x0F) * 4
+	payload = pkt[ihl + 8:]
+	return len(payload) >= 20 and payload[0] < 2 and payload[4:8] == b"\x21\x12\xa4\x42"
 
 
 async def relay_main(args):
@@ -155,6 +171,9 @@ async def relay_main(args):
 				return
 			if d.loss > 0 and rng.random() < d.loss:
 				d.dropped += 1
+				continue
+			if d.drop_stun and is_stun(pkt):
+				d.stun_dropped += 1
 				continue
 			delay = d.delay
 			if d.jitter > 0:
@@ -228,7 +247,7 @@ async def relay_main(args):
 				ans = {"listening": {str(p): await listening(p) for p in cmd["probe"]}}
 			else:
 				for name in ("up", "down") if cmd.get("dir", "both") == "both" else (cmd["dir"],):
-					dirs[name].set(cmd.get("delay_ms"), cmd.get("jitter_ms"), cmd.get("loss"))
+					dirs[name].set(cmd.get("delay_ms"), cmd.get("jitter_ms"), cmd.get("loss"), cmd.get("drop_stun"))
 				ans = {name: d.state() for name, d in dirs.items()}
 		except Exception as e:
 			ans = {"error": f"{type(e).__name__}: {e}"}
@@ -336,7 +355,7 @@ class NetLab:
 
 	def control(self, **cmd):
 		"""Sets impairments: dir='up'|'down'|'both', delay_ms, jitter_ms, loss
-		(0..1). Returns the relay's counters per direction."""
+		(0..1), drop_stun (bool). Returns the relay's counters per direction."""
 		self.relay.stdin.write(json.dumps(cmd) + "\n")
 		self.relay.stdin.flush()
 		ans = json.loads(self.relay.stdout.readline())

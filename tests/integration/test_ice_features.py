@@ -267,8 +267,9 @@ async def test_ice_restart_keeps_media(plain_gw):
 # ---- failure: hangup "ICE failed" ---------------------------------------------
 
 async def consent_lost(gw):
-	"""The peer's UDP sockets close abruptly (no DTLS close_notify): consent
-	freshness fails and the gateway hangs up."""
+	"""The peer's UDP sockets close abruptly (no DTLS close_notify): nothing
+	arrives any more, consent expires after 30 s (core/webrtc/pc.c
+	peer_silent) and the gateway hangs up."""
 	async with open_api(gw, "ws") as api:
 		sid = await api.create()
 		hid = await api.attach(sid, ECHO)
@@ -282,7 +283,7 @@ async def consent_lost(gw):
 					conn._query_consent_handle.cancel()
 				for proto in conn._protocols:
 					proto.transport.close()
-			ev = await api.event(sid, {"janus": "hangup", "sender": hid}, timeout=35)
+			ev = await api.event(sid, {"janus": "hangup", "sender": hid}, timeout=45)
 			assert ev["reason"] == "ICE failed", ev
 			took = time.monotonic() - t0
 		finally:
@@ -315,10 +316,12 @@ async def never_answers(gw):
 	return took
 
 
-@pytest.mark.timeout_s(60)
+@pytest.mark.timeout_s(75)
 async def test_ice_failed_hangups(plain_gw):
 	lost, never = await asyncio.gather(consent_lost(plain_gw), never_answers(plain_gw))
-	assert lost < 30 and never < 30, (lost, never)
+	# consent: 30 s of silence, checked every second; not before (a lost
+	# check or two must not end a call: test_netem.py blackout test)
+	assert 29 <= lost < 35 and never < 30, (lost, never)
 
 
 # ---- ICE-Lite ---------------------------------------------------------------
