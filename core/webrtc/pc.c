@@ -419,7 +419,7 @@ static void rtcp_report_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
  * else RR, each with a report block about what the peer sends there. */
 /* Consent (RFC 7675) with a 30 s expiry. libnice's own consent mode gives up
  * 10 s after its last answered check and sends each check once, so a single
- * lost request or answer hung up calls whose media flowed (2 of 11 runs of
+ * lost request or answer hung up calls whose media flowed (3 of 19 runs of
  * tests/integration/test_netem.py at 5% loss). The agent now runs keepalive
  * connchecks instead (ice.c: it gives up after 50 s without an answer), and
  * this ends a PC whose peer sent nothing at all for PC_PEER_SILENCE_US while

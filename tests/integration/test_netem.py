@@ -200,7 +200,7 @@ async def test_burst_loss_recovers(lab, gateway_factory, plugdir):
 # libnice 0.1.21's consent freshness (NICE_AGENT_OPTION_CONSENT_FRESHNESS)
 # sends one binding request every ~5 s, never retransmitted, and gives up 10 s
 # after the last answer: one lost request or answer was enough to hang up a
-# call whose media flowed (2 of 11 runs of the 5% loss test above did). The
+# call whose media flowed (3 of 19 runs of the 5% loss test above did). The
 # PC now keeps the agent's keepalive connchecks instead (core/webrtc/ice.c).
 @pytest.mark.timeout_s(120)
 async def test_stun_blackout_keeps_the_call(lab, gateway_factory, plugdir):
