@@ -113,13 +113,17 @@ static gboolean load_modules(cardea_gateway *gw, GError **error) {
 static void shutdown_gateway(cardea_gateway *gw) {
 	/* Sessions first, while transports can still tell clients. */
 	cardea_api_stop();
-	cardea_modules_unload(gw->transports);
-	cardea_modules_unload(gw->plugins);
-	cardea_modules_unload(gw->auth);
-	cardea_modules_unload(gw->events);
+	GPtrArray *const modules[] = { gw->transports, gw->plugins, gw->auth, gw->events };
+	for (guint i = 0; i < G_N_ELEMENTS(modules); i++)
+		cardea_modules_destroy(modules[i]);
 	cardea_sessions_deinit();
 	/* Media after every PeerConnection is gone (sessions destroyed above). */
 	cardea_loops_stop();
+	/* Module code is unmapped only now: a plugin's queue thread may drop the
+	 * last ref of a session, whose transport connection is freed by the
+	 * transport's code (a SIGSEGV at exit when transports were closed first). */
+	for (guint i = 0; i < G_N_ELEMENTS(modules); i++)
+		cardea_modules_unload(modules[i]);
 	cardea_sctp_global_deinit();
 	cardea_dtls_context_deinit();
 	cardea_srtp_global_deinit();

@@ -269,13 +269,23 @@ static void call_destroy(cardea_loaded_module *m) {
 	}
 }
 
-void cardea_modules_unload(GPtrArray *mods) {
+void cardea_modules_destroy(GPtrArray *mods) {
 	if (mods == NULL)
 		return;
 	for (guint i = mods->len; i > 0; i--) {
 		cardea_loaded_module *m = g_ptr_array_index(mods, i - 1);
 		if (m->initialized)
 			call_destroy(m);
+		m->initialized = FALSE;
+	}
+}
+
+void cardea_modules_unload(GPtrArray *mods) {
+	if (mods == NULL)
+		return;
+	cardea_modules_destroy(mods);
+	for (guint i = mods->len; i > 0; i--) {
+		cardea_loaded_module *m = g_ptr_array_index(mods, i - 1);
 		/* Under valgrind, unloaded modules' frames become "???"; CARDEA_NO_DLCLOSE keeps them mapped. */
 		if (g_getenv("CARDEA_NO_DLCLOSE") != NULL)
 			m->dl = NULL;

@@ -44,8 +44,13 @@ const char *cardea_module_kind_name(cardea_module_kind kind);
 gboolean cardea_modules_load(cardea_module_kind kind, const char *folder, char **disable,
 	const void *core, const char *configs_folder, GPtrArray *out, GError **error);
 
-/* Calls destroy on every initialised module of `mods` (reverse order), then
- * closes them and empties the array. */
+/* Calls destroy on every initialised module of `mods` (reverse order); the
+ * code stays mapped. Idempotent. */
+void cardea_modules_destroy(GPtrArray *mods);
+/* cardea_modules_destroy, then closes them and empties the array. At
+ * shutdown close last: objects freed after a module's destroy may still run
+ * its code (a transport connection freed with the last session ref, which a
+ * plugin's queue thread can drop while the plugin is destroyed). */
 void cardea_modules_unload(GPtrArray *mods);
 
 /* Checks a module struct without loading anything (used by the loader, and by

@@ -58,9 +58,15 @@ gboolean cardea_pc_priv_snapshot_take(cardea_pc *pc, pc_snapshot *snap, char **r
 	 * gathering. Full trickle: what we have now; the rest goes in events. */
 	gint64 deadline = g_get_monotonic_time() + PC_GATHER_WAIT_US;
 	g_mutex_lock(&pc->mutex);
-	while (!pc->gathering_done && !pc->full_trickle)
-		if (!g_cond_wait_until(&pc->cond, &pc->mutex, deadline))
+	/* A PC closed meanwhile (detach, hangup) gathers nothing: stop waiting
+	 * within a slice instead of holding the plugin's thread for the whole
+	 * wait (at shutdown that thread then woke up after the core was gone). */
+	while (!pc->gathering_done && !pc->full_trickle && g_atomic_int_get(&pc->active)) {
+		gint64 now = g_get_monotonic_time();
+		if (now >= deadline)
 			break;
+		g_cond_wait_until(&pc->cond, &pc->mutex, MIN(deadline, now + PC_GATHER_SLICE_US));
+	}
 	snap->complete = pc->gathering_done || !pc->full_trickle;
 	snap->ufrag = g_strdup(pc->local_ufrag);
 	snap->pwd = g_strdup(pc->local_pwd);

@@ -23,6 +23,7 @@
 #define PC_MAX_SSRCS 8          /* remote SSRCs remembered per m-line (media + rtx + learned; simulcast: 3 + 3) */
 #define PC_MAX_PTS 32
 #define PC_GATHER_WAIT_US (3 * G_USEC_PER_SEC)   /* half-trickle: bounded wait for our candidates */
+#define PC_GATHER_SLICE_US (50 * 1000)           /* ... re-checking that the PC is still open */
 #define PC_PEER_SILENCE_US (30 * G_USEC_PER_SEC) /* RFC 7675's consent expiry */
 #define PC_SCRATCH (CARDEA_RTP_PACKET_MAX + CARDEA_SRTP_MAX_OVERHEAD)
 

@@ -671,9 +671,25 @@ static gboolean create_transport(cardea_pc *pc, pc_remote *r) {
 	return cardea_ice_gather(pc->ice);
 }
 
+/* A plugin thread may mark the PC active again for its offer just after the
+ * handle was detached (push_event checked the handle before the detach): the
+ * detach's teardown has run by then, so a transport made now would outlive
+ * the PC, whose last handle ref goes with this very invocation (its timers
+ * then fired on freed memory: fuzz_api, tests/fuzz/README.md). Runs on the
+ * loop, where the detach's teardown is queued after any earlier invocation. */
+static gboolean detached_meanwhile(cardea_pc *pc) {
+	if (!g_atomic_int_get(&pc->handle->detached))
+		return FALSE;
+	if (g_atomic_int_compare_and_exchange(&pc->active, 1, 0))
+		cardea_pc_slot_release();
+	/* Unblock the offer builder waiting for candidates (it then fails). */
+	ice_gathering_done_cb(NULL, pc);
+	return TRUE;
+}
+
 gboolean cardea_pc_priv_offer_transport(gpointer data) {
 	cardea_pc *pc = data;
-	if (!g_atomic_int_get(&pc->active))
+	if (!g_atomic_int_get(&pc->active) || detached_meanwhile(pc))
 		return G_SOURCE_REMOVE;
 	teardown_loop(pc);
 	memset(pc->media, 0, sizeof(pc->media));
@@ -694,7 +710,7 @@ gboolean cardea_pc_priv_offer_transport(gpointer data) {
 
 gboolean cardea_pc_priv_offer_restart(gpointer data) {
 	cardea_pc *pc = data;
-	if (!g_atomic_int_get(&pc->active) || pc->ice == NULL)
+	if (!g_atomic_int_get(&pc->active) || pc->ice == NULL || detached_meanwhile(pc))
 		return G_SOURCE_REMOVE;
 	g_mutex_lock(&pc->mutex);
 	char *ufrag = g_strdup(pc->local_ufrag), *pwd = g_strdup(pc->local_pwd);
@@ -712,7 +728,7 @@ gboolean cardea_pc_priv_offer_restart(gpointer data) {
 static gboolean apply_remote(gpointer data) {
 	pc_remote *r = data;
 	cardea_pc *pc = r->pc;
-	if (!g_atomic_int_get(&pc->active))
+	if (!g_atomic_int_get(&pc->active) || detached_meanwhile(pc))
 		return G_SOURCE_REMOVE;
 	if (r->fresh) {
 		teardown_loop(pc);

@@ -395,3 +395,31 @@ async def test_answer_wrong_fingerprint_hangs_up(offer_gw):
 		# the handle still works: a new offer starts a new PC
 		sdp, _ = await plugin_offer(api, sid, hid, {"request": "offer"})
 		assert "a=setup:actpass" in sdp
+
+
+async def test_offer_racing_detach_leaves_no_transport(offer_gw):
+	"""The plugin's offer is being built while the client detaches: the
+	loop must not make a transport for the detached handle. It used to when
+	push_event had checked the handle just before the detach: the ICE agent
+	and timers outlived the PeerConnection, whose memory the timers then
+	read after it was freed (fuzz_api under ASan), and its slot in
+	media.max_peerconnections was never given back."""
+	from test_abuse import metrics
+	async with open_api(offer_gw, "ws") as api:
+		sid = await api.create()
+		for i in range(150):
+			hid = await api.attach(sid, offer_gw.plugin)
+			await api.send({"janus": "message", "session_id": sid, "handle_id": hid, "transaction": f"race{i}",
+				"body": {"request": "offer", "audio": True, "video": i % 2 == 0}})
+			await asyncio.sleep((i % 12) * 0.0005)
+			r = await api.request({"janus": "detach", "session_id": sid, "handle_id": hid})
+			assert r["janus"] == "success", r
+		live = None
+		for _ in range(50):
+			live = (await metrics(offer_gw)).get(("cardea_peerconnections_live", ""))
+			if live == 0:
+				break
+			await asyncio.sleep(0.1)
+		assert live == 0, f"{live} PeerConnection slots still taken after 150 detached offers"
+		await api.destroy(sid)
+	assert offer_gw.alive()
