@@ -415,8 +415,6 @@ static void rtcp_report_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
 		}
 }
 
-/* Every second: one compound per m-line, SR when we sent since the start,
- * else RR, each with a report block about what the peer sends there. */
 /* Consent (RFC 7675) with a 30 s expiry. libnice's own consent mode gives up
  * 10 s after its last answered check and sends each check once, so a single
  * lost request or answer hung up calls whose media flowed (3 of 19 runs of
@@ -437,6 +435,8 @@ static gboolean peer_silent(cardea_pc *pc, gint64 now) {
 	return TRUE;
 }
 
+/* Every second: one compound per m-line, SR when we sent since the start,
+ * else RR, each with a report block about what the peer sends there. */
 static gboolean rtcp_timer_cb(gpointer data) {
 	cardea_pc *pc = data;
 	cardea_srtp *srtp = pc->dtls ? cardea_dtls_get_srtp(pc->dtls) : NULL;
