@@ -248,7 +248,7 @@ static void check_up(cardea_pc *pc) {
 	if (pc->up || !pc->ice_connected || !pc->dtls_connected || !g_atomic_int_get(&pc->active))
 		return;
 	pc->up = TRUE;
-	pc->last_in_us = g_get_monotonic_time();
+	pc->last_in_us = 0;
 	CARDEA_LOG(CARDEA_LOG_INFO, "[%"G_GUINT64_FORMAT"/%"G_GUINT64_FORMAT"] WebRTC media is up (%s)",
 		pc->sid, pc->hid, cardea_dtls_profile_name(cardea_dtls_get_profile(pc->dtls)));
 	send_handle_event(pc, "webrtcup", NULL);
@@ -420,9 +420,11 @@ static void rtcp_report_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
  * lost request or answer hung up calls whose media flowed (3 of 19 runs of
  * tests/integration/test_netem.py at 5% loss). The agent now runs keepalive
  * connchecks instead (ice.c: it gives up after 50 s without an answer), and
- * this ends a PC whose peer sent nothing at all for PC_PEER_SILENCE_US while
- * media m-lines are negotiated: every such peer sends RTCP at least every
- * few seconds. Data-channel-only PCs are left to the agent's 50 s. */
+ * this ends a PC whose peer sent RTP or RTCP and then none for
+ * PC_PEER_SILENCE_US while media m-lines are negotiated: WebRTC stacks send
+ * RTCP every few seconds even when they only receive. Peers that never sent
+ * any (cardea-load's subscribers send no RTCP) and data-channel-only PCs are
+ * left to the agent's 50 s. */
 static gboolean peer_silent(cardea_pc *pc, gint64 now) {
 	gboolean media = FALSE;
 	for (int i = 0; i < PC_MAX_MLINES && !media; i++)
@@ -570,7 +572,6 @@ static void ice_receive_cb(cardea_ice *ice, guint8 *buf, gsize len, void *user_d
 	cardea_pc *pc = user_data;
 	if (!g_atomic_int_get(&pc->active))
 		return;
-	pc->last_in_us = g_get_monotonic_time();
 	switch (cardea_packet_classify(buf, len)) {
 	case CARDEA_PACKET_DTLS:
 		if (pc->dtls) {
@@ -579,9 +580,11 @@ static void ice_receive_cb(cardea_ice *ice, guint8 *buf, gsize len, void *user_d
 		}
 		break;
 	case CARDEA_PACKET_RTP:
+		pc->last_in_us = g_get_monotonic_time();
 		incoming_rtp(pc, buf, len);
 		break;
 	case CARDEA_PACKET_RTCP:
+		pc->last_in_us = g_get_monotonic_time();
 		incoming_rtcp(pc, buf, len);
 		break;
 	default:
