@@ -352,7 +352,7 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	ice->agent = nice_agent_new_full(context, NICE_COMPATIBILITY_RFC5245, flags);
 	g_object_set(ice->agent, "controlling-mode", o->lite ? FALSE : o->controlling,
 		"upnp", FALSE, "ice-tcp", o->tcp, "ice-udp", TRUE,
-		"keepalive-conncheck", o->consent_freshness, NULL);
+		"keepalive-conncheck", o->keepalive_checks, NULL);
 	/* Not NICE_AGENT_OPTION_CONSENT_FRESHNESS: libnice 0.1.21 fails the pair
 	 * 10 s after its last answered check, checks every ~5 s and never
 	 * retransmits one, so one lost check hangs up a live call. Keepalive

@@ -38,7 +38,7 @@ typedef struct cardea_ice_options {
 	gboolean controlling;        /* TRUE when we offered (full ICE) */
 	gboolean lite;               /* ice_lite: we never check, the peer does */
 	gboolean tcp;                /* ICE-TCP candidates too */
-	gboolean consent_freshness;  /* keepalive connchecks: fail when the peer stops answering (50 s, see ice.c) */
+	gboolean keepalive_checks;   /* STUN requests as keepalives: fail when the peer stops answering (50 s, see ice.c) */
 	const char *stun_server;     /* NULL = none */
 	guint stun_port;
 	const char *turn_server;     /* NULL = none */

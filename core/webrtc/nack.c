@@ -206,7 +206,7 @@ static void ring_grow(cardea_rtx_buffer *b, size_t new_size) {
 	}
 	for (size_t i = 0; i < b->n_slots; i++) {
 		cardea_rtx_slot *s = &b->slots[i];
-		if (s->used && s->pos >= from && slot_intact(b, s))
+		if (slot_intact(b, s))
 			s->pos -= from;
 		else
 			s->used = false;

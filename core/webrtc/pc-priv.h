@@ -102,7 +102,7 @@ struct cardea_pc {
 	GSource *rtcp_timer;            /* periodic SR/RR while the transport exists */
 	GSource *teardown;              /* pending deferred teardown (hangup from a callback) */
 	gboolean ice_connected, dtls_connected, up;
-	gint64 last_in_us;              /* last RTP/RTCP from the peer, 0 none yet (consent, pc.c peer_silent) */
+	gint64 last_in_us;              /* last RTP/RTCP that unprotected, 0 none yet (consent, pc.c peer_silent) */
 	guint8 mid_ext_id;
 	pc_media media[PC_MAX_MLINES];
 	pc_rtcp fb;                     /* transport-wide feedback state (pc-rtcp.h) */

@@ -324,6 +324,7 @@ static void incoming_rtp(cardea_pc *pc, guint8 *buf, gsize len) {
 		return;
 	}
 	gint64 now = g_get_monotonic_time();
+	pc->last_in_us = now;
 	cardea_pc_rtcp_twcc_in(pc, &info, now);
 	int mi = media_for_rtp(pc, &info);
 	if (mi < 0) {
@@ -420,7 +421,7 @@ static void rtcp_report_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
  * lost request or answer hung up calls whose media flowed (3 of 19 runs of
  * tests/integration/test_netem.py at 5% loss). The agent now runs keepalive
  * connchecks instead (ice.c: it gives up after 50 s without an answer), and
- * this ends a PC whose peer sent RTP or RTCP and then none for
+ * this ends a PC whose peer sent authenticated RTP or RTCP and then none for
  * PC_PEER_SILENCE_US while media m-lines are negotiated: WebRTC stacks send
  * RTCP every few seconds even when they only receive. Peers that never sent
  * any (cardea-load's subscribers send no RTCP) and data-channel-only PCs are
@@ -489,6 +490,7 @@ static void incoming_rtcp(cardea_pc *pc, guint8 *buf, gsize len) {
 		pc->srtp_drops++;
 		return;
 	}
+	pc->last_in_us = g_get_monotonic_time();
 	cardea_rtcp_iter it;
 	if (cardea_rtcp_iter_init(&it, buf, len) != CARDEA_RTCP_OK) {
 		pc->rtcp_invalid++;
@@ -580,11 +582,9 @@ static void ice_receive_cb(cardea_ice *ice, guint8 *buf, gsize len, void *user_d
 		}
 		break;
 	case CARDEA_PACKET_RTP:
-		pc->last_in_us = g_get_monotonic_time();
 		incoming_rtp(pc, buf, len);
 		break;
 	case CARDEA_PACKET_RTCP:
-		pc->last_in_us = g_get_monotonic_time();
 		incoming_rtcp(pc, buf, len);
 		break;
 	default:
@@ -629,7 +629,7 @@ static gboolean create_ice(cardea_pc *pc, gboolean controlling, const char *ufra
 		.port_max = (guint)MAX(s->rtp_port_max, 0),
 		.local_addresses = local_addresses(),
 		.public_ips = public_ips(),
-		.consent_freshness = TRUE,
+		.keepalive_checks = TRUE,
 		.ufrag = ufrag,
 		.pwd = pwd,
 	};

@@ -63,7 +63,7 @@ static void peer_init(peer *p, GMainContext *ctx, gboolean controlling, char **a
 	memset(p, 0, sizeof(*p));
 	p->candidates = g_ptr_array_new_with_free_func(g_free);
 	p->received = g_byte_array_new();
-	cardea_ice_options o = { .controlling = controlling, .local_addresses = addresses, .consent_freshness = TRUE,
+	cardea_ice_options o = { .controlling = controlling, .local_addresses = addresses, .keepalive_checks = TRUE,
 		.port_min = port_min, .port_max = port_max };
 	p->ice = cardea_ice_new(ctx, &o, &callbacks, p);
 	g_assert_nonnull(p->ice);
