@@ -78,8 +78,8 @@ async def test_nack_for_lost_packets_asks_for_keyframe(fb_gw):
 			v2 = await video_info()
 			assert v2["keyframes_for_lost_nacks"] == 1, v2
 			assert v2["retransmission_misses"] >= v1["retransmission_misses"] + 2, v2
-			# The byte ring (core/webrtc/nack.h): from 16 KiB, at most 256 x 1500.
-			assert 16 * 1024 <= v2["retransmission_buffer_bytes"] <= 256 * 1500, v2
+			# The video byte ring (core/webrtc/nack.h, pc-rtcp.c): from 64 KiB, at most 256 x 1500.
+			assert 64 * 1024 <= v2["retransmission_buffer_bytes"] <= 256 * 1500, v2
 			# Rate-limited: an immediate repeat makes no new request.
 			await receiver._send_rtcp_nack(vssrc, old)
 			v3 = await info_when(video_info, lambda v: v["nacks_in"] >= v2["nacks_in"] + 2)
