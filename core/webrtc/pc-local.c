@@ -15,7 +15,8 @@ void cardea_pc_priv_local_free(gpointer data) {
 gboolean cardea_pc_priv_apply_local(gpointer data) {
 	pc_local *l = data;
 	cardea_pc *pc = l->pc;
-	for (int i = 0; i < PC_MAX_MLINES; i++) {
+	cardea_pc_priv_media_reserve(pc, l->n_media);
+	for (int i = 0; i < (int)pc->n_media; i++) {
 		pc_media *m = &pc->media[i], *lm = &l->media[i];
 		m->active = lm->active;
 		m->send = lm->send;
@@ -184,6 +185,7 @@ static json_t *local_answer(cardea_handle *h, cardea_pc *pc, json_t *jsep, char 
 	cardea_handle_ref(h);
 	l->handle = h;
 	cardea_sdp_setup setup = snap.role == CARDEA_DTLS_ROLE_ACTIVE ? CARDEA_SDP_SETUP_ACTIVE : CARDEA_SDP_SETUP_PASSIVE;
+	l->n_media = sdp->n_mlines;
 	for (guint i = 0; i < sdp->n_mlines; i++) {
 		cardea_sdp_mline *m = sdp->mlines[i];
 		if (m->mid == NULL && snap.mids[i][0])
@@ -279,7 +281,7 @@ static gboolean info_loop(gpointer data) {
 	}
 	json_object_set_new(o, "webrtcup", json_boolean(pc->up));
 	json_t *media = json_array();
-	for (int i = 0; i < PC_MAX_MLINES; i++) {
+	for (int i = 0; i < (int)pc->n_media; i++) {
 		pc_media *m = &pc->media[i];
 		if (!m->present)
 			continue;

@@ -398,6 +398,7 @@ int cardea_pc_offer_answer(cardea_pc *pc, const cardea_sdp *answer, pc_remote *r
 	l->pc = pc;
 	cardea_handle_ref(h);
 	l->handle = h;
+	l->n_media = offer->n_mlines;
 	for (guint i = 0; i < offer->n_mlines; i++)
 		negotiated_mline(pc, offer, answer, i, &l->media[i]);
 	if (r->data.present)

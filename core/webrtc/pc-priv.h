@@ -104,7 +104,12 @@ struct cardea_pc {
 	gboolean ice_connected, dtls_connected, up;
 	gint64 last_in_us;              /* last RTP/RTCP that unprotected, 0 none yet (consent, pc.c peer_silent) */
 	guint8 mid_ext_id;
-	pc_media media[PC_MAX_MLINES];
+	/* One entry per m-line index any applied SDP had: grown (never shrunk)
+	 * by cardea_pc_priv_media_reserve when a description with more m-lines
+	 * is applied, so a 2-m-line subscriber pays for 2, not PC_MAX_MLINES.
+	 * Growing moves the array: no pointer into it outlives a loop callback. */
+	pc_media *media;                /* owned */
+	guint n_media;
 	pc_rtcp fb;                     /* transport-wide feedback state (pc-rtcp.h) */
 	guint64 srtp_drops, rtp_invalid, rtp_unknown, rtcp_invalid, early_drops;
 	guint64 pt_drops;               /* relayed with a payload type the peer did not accept */
@@ -122,6 +127,7 @@ typedef struct pc_local {
 	cardea_pc *pc;
 	struct cardea_handle *handle;   /* ref */
 	pc_media media[PC_MAX_MLINES];  /* local fields only */
+	guint n_media;                  /* m-lines of that description */
 	pc_data_sdp data;
 } pc_local;
 
@@ -140,6 +146,7 @@ typedef struct pc_remote {
 	gboolean end_of_candidates;
 	guint8 mid_ext_id;
 	pc_media media[PC_MAX_MLINES];  /* remote fields only */
+	guint n_media;                  /* m-lines of that description */
 	pc_data_sdp data;
 	/* An answer to our offer: */
 	gboolean create_dtls;           /* our offer made the transport: DTLS starts now */
@@ -164,6 +171,8 @@ typedef struct pc_snapshot {
 static inline cardea_pc *pc_of(cardea_handle *h) {
 	return h ? g_atomic_pointer_get(&h->pc) : NULL;
 }
+/* Loop thread: makes pc->media hold at least n entries (new ones zeroed). */
+void cardea_pc_priv_media_reserve(cardea_pc *pc, guint n);
 /* Runs fn(data) on the PC's loop and waits for it (at once when already there). */
 void cardea_pc_priv_run_sync(cardea_pc *pc, GSourceFunc fn, gpointer data);
 /* The handle's PC, created on first use (any thread; one wins a race). */

@@ -54,7 +54,7 @@ static gint64 rtt_for(cardea_pc *pc, const pc_media *m) {
 	if (m->rtt_us > 0)
 		return m->rtt_us;
 	gint64 best = 0;
-	for (int i = 0; i < PC_MAX_MLINES; i++)
+	for (int i = 0; i < (int)pc->n_media; i++)
 		best = MAX(best, pc->media[i].rtt_us);
 	return best;
 }
@@ -155,7 +155,7 @@ static void ensure_limiter(pc_rtcp_media *f) {
 }
 
 void cardea_pc_rtcp_request_keyframe(cardea_pc *pc, int mi) {
-	if (mi < 0 || mi >= PC_MAX_MLINES || !live(pc))
+	if (mi < 0 || mi >= (int)pc->n_media || !live(pc))
 		return;
 	pc_media *m = &pc->media[mi];
 	if (!m->present || m->remote_ssrc == 0)
@@ -181,7 +181,7 @@ static void send_remb_now(cardea_pc *pc, gint64 now) {
 	guint32 ssrcs[PC_MAX_MLINES];
 	size_t n = 0;
 	guint32 me = 0;
-	for (int i = 0; i < PC_MAX_MLINES; i++) {
+	for (int i = 0; i < (int)pc->n_media; i++) {
 		pc_media *m = &pc->media[i];
 		if (!m->present || !m->active || !m->fb.remb || m->remote_ssrc == 0)
 			continue;
@@ -206,7 +206,7 @@ static void send_remb_now(cardea_pc *pc, gint64 now) {
  * (several packets when it does not fit in one). */
 static void send_twcc(cardea_pc *pc) {
 	pc_media *m = NULL;
-	for (int i = 0; i < PC_MAX_MLINES && m == NULL; i++)
+	for (int i = 0; i < (int)pc->n_media && m == NULL; i++)
 		if (pc->media[i].present && pc->media[i].active && pc->media[i].fb.twcc)
 			m = &pc->media[i];
 	if (m == NULL || pc->fb.twcc == NULL || !live(pc))
@@ -257,7 +257,7 @@ static gboolean tick(gpointer data) {
 	gint threshold = setting(&cardea_gw->settings.slowlink_threshold);
 	gint64 queue_us = (gint64)setting(&cardea_gw->settings.min_nack_queue) * 1000;
 	gboolean window = now - pc->fb.last_window_us >= WINDOW_US;
-	for (int i = 0; i < PC_MAX_MLINES && live(pc); i++) {
+	for (int i = 0; i < (int)pc->n_media && live(pc); i++) {
 		pc_media *m = &pc->media[i];
 		pc_rtcp_media *f = &m->fb;
 		if (!m->present || !m->active)
@@ -315,7 +315,7 @@ void cardea_pc_rtcp_start(cardea_pc *pc) {
 }
 
 void cardea_pc_rtcp_free(cardea_pc *pc) {
-	for (int i = 0; i < PC_MAX_MLINES; i++) {
+	for (int i = 0; i < (int)pc->n_media; i++) {
 		pc_rtcp_media *f = &pc->media[i].fb;
 		g_clear_pointer(&f->tracker, g_free);
 		if (f->history) {
@@ -336,7 +336,7 @@ void cardea_pc_rtcp_stop(cardea_pc *pc) {
 	/* Counters per m-line stay for handle_info until the next negotiation
 	 * clears pc->media; the transport-wide state goes with the transport. */
 	memset(&pc->fb, 0, sizeof(pc->fb));
-	for (int i = 0; i < PC_MAX_MLINES; i++)
+	for (int i = 0; i < (int)pc->n_media; i++)
 		pc->media[i].fb.receiving = FALSE;
 }
 
@@ -437,7 +437,7 @@ void cardea_pc_rtcp_apply_local(cardea_pc *pc, int i, const pc_media *lm) {
 	 * first accepted m-line that has one. */
 	guint8 twcc_id = 0, ast_id = 0;
 	gboolean twcc_fb = FALSE, twcc_send = FALSE;
-	for (int k = 0; k < PC_MAX_MLINES; k++) {
+	for (int k = 0; k < (int)pc->n_media; k++) {
 		const pc_media *o = k == i ? lm : &pc->media[k];
 		if (!o->active)
 			continue;
@@ -772,7 +772,7 @@ static void nack_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
 		return;
 	pc_media *m = NULL;
 	int mi = -1;
-	for (int i = 0; i < PC_MAX_MLINES && m == NULL; i++)
+	for (int i = 0; i < (int)pc->n_media && m == NULL; i++)
 		if (pc->media[i].active && pc->media[i].send && pc->media[i].local_ssrc == fb.media_ssrc) {
 			m = &pc->media[i];
 			mi = i;

@@ -139,7 +139,7 @@ int cardea_pc_sim_substream(cardea_pc *pc, int mi, const cardea_rtp_info *info) 
 /* ---- keyframe requests ---- */
 
 void cardea_pc_sim_request_keyframe(cardea_pc *pc, int mi) {
-	if (mi < 0 || mi >= PC_MAX_MLINES)
+	if (mi < 0 || mi >= (int)pc->n_media)
 		return;
 	pc_media *m = &pc->media[mi];
 	pc_sim_media *sim = &m->sim;

@@ -195,6 +195,7 @@ void cardea_pc_free(cardea_pc *pc) {
 	if (pc == NULL)
 		return;
 	cardea_pc_rtcp_free(pc);
+	g_free(pc->media);
 	cardea_loop_release(pc->loop);
 	g_free(pc->local_ufrag);
 	g_free(pc->local_pwd);
@@ -274,7 +275,7 @@ static void dtls_state_cb(cardea_dtls *dtls, cardea_dtls_state state, const char
 /* ---- RTP/RTCP in (loop thread) ---- */
 
 static int media_for_rtp(cardea_pc *pc, const cardea_rtp_info *info) {
-	for (int i = 0; i < PC_MAX_MLINES; i++) {
+	for (int i = 0; i < (int)pc->n_media; i++) {
 		pc_media *m = &pc->media[i];
 		for (guint k = 0; k < m->n_remote_ssrcs; k++)
 			if (m->remote_ssrcs[k] == info->ssrc)
@@ -284,13 +285,13 @@ static int media_for_rtp(cardea_pc *pc, const cardea_rtp_info *info) {
 	if (pc->mid_ext_id) {
 		char mid[32];
 		if (cardea_rtp_ext_get_string(info, pc->mid_ext_id, mid, sizeof(mid)) == CARDEA_RTP_OK)
-			for (int i = 0; i < PC_MAX_MLINES && found < 0; i++)
+			for (int i = 0; i < (int)pc->n_media && found < 0; i++)
 				if (pc->media[i].present && strcmp(pc->media[i].mid, mid) == 0)
 					found = i;
 	}
 	if (found < 0) {
 		/* Last resort: a payload type used by exactly one m-line. */
-		for (int i = 0; i < PC_MAX_MLINES; i++) {
+		for (int i = 0; i < (int)pc->n_media; i++) {
 			pc_media *m = &pc->media[i];
 			for (guint k = 0; k < m->n_pts; k++) {
 				if (m->pts[k] != info->pt)
@@ -369,12 +370,12 @@ static void incoming_rtp(cardea_pc *pc, guint8 *buf, gsize len) {
 
 static void keyframe_request_in(cardea_pc *pc, guint32 media_ssrc) {
 	int mi = -1;
-	for (int i = 0; i < PC_MAX_MLINES && mi < 0; i++)
+	for (int i = 0; i < (int)pc->n_media && mi < 0; i++)
 		if (pc->media[i].active && pc->media[i].local_ssrc == media_ssrc)
 			mi = i;
 	if (mi < 0) {
 		/* FIR puts 0 in the header's media SSRC: use the first video m-line. */
-		for (int i = 0; i < PC_MAX_MLINES && mi < 0; i++)
+		for (int i = 0; i < (int)pc->n_media && mi < 0; i++)
 			if (pc->media[i].active && pc->media[i].video)
 				mi = i;
 	}
@@ -396,7 +397,7 @@ static void rtcp_report_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
 	if (p->pt == CARDEA_RTCP_SR) {
 		if (cardea_rtcp_parse_sr(p, &sr) != CARDEA_RTCP_OK)
 			return;
-		for (int i = 0; i < PC_MAX_MLINES; i++)
+		for (int i = 0; i < (int)pc->n_media; i++)
 			if (pc->media[i].rstats.init && pc->media[i].rstats.ssrc == sr.ssrc)
 				cardea_rtp_recv_stats_on_sr(&pc->media[i].rstats, sr.ntp_sec, sr.ntp_frac, now);
 		blocks = sr.reports;
@@ -408,7 +409,7 @@ static void rtcp_report_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
 		n = rr.report_count;
 	}
 	for (guint k = 0; k < n; k++)
-		for (int i = 0; i < PC_MAX_MLINES; i++) {
+		for (int i = 0; i < (int)pc->n_media; i++) {
 			pc_media *m = &pc->media[i];
 			if (m->sstats_init && m->local_ssrc == blocks[k].ssrc &&
 					cardea_rtp_send_stats_on_report(&m->sstats, &blocks[k], now))
@@ -428,7 +429,7 @@ static void rtcp_report_in(cardea_pc *pc, const cardea_rtcp_pkt *p) {
  * left to the agent's 50 s. */
 static gboolean peer_silent(cardea_pc *pc, gint64 now) {
 	gboolean media = FALSE;
-	for (int i = 0; i < PC_MAX_MLINES && !media; i++)
+	for (int i = 0; i < (int)pc->n_media && !media; i++)
 		media = pc->media[i].present && pc->media[i].active;
 	if (!media || pc->last_in_us == 0 || now - pc->last_in_us < PC_PEER_SILENCE_US)
 		return FALSE;
@@ -448,7 +449,7 @@ static gboolean rtcp_timer_cb(gpointer data) {
 	gint64 now = g_get_monotonic_time(), wall = g_get_real_time();
 	if (peer_silent(pc, now))
 		return G_SOURCE_CONTINUE;
-	for (int i = 0; i < PC_MAX_MLINES; i++) {
+	for (int i = 0; i < (int)pc->n_media; i++) {
 		pc_media *m = &pc->media[i];
 		if (!m->present || !m->active)
 			continue;
@@ -690,12 +691,18 @@ static gboolean detached_meanwhile(cardea_pc *pc) {
 	return TRUE;
 }
 
+/* A new transport starts every m-line's counters and feedback state afresh. */
+static void media_clear(cardea_pc *pc) {
+	if (pc->n_media > 0)
+		memset(pc->media, 0, pc->n_media * sizeof(pc_media));
+}
+
 gboolean cardea_pc_priv_offer_transport(gpointer data) {
 	cardea_pc *pc = data;
 	if (!g_atomic_int_get(&pc->active) || detached_meanwhile(pc))
 		return G_SOURCE_REMOVE;
 	teardown_loop(pc);
-	memset(pc->media, 0, sizeof(pc->media));
+	media_clear(pc);
 	/* Credentials were chosen under the mutex by the offer builder. */
 	g_mutex_lock(&pc->mutex);
 	char *ufrag = g_strdup(pc->local_ufrag), *pwd = g_strdup(pc->local_pwd);
@@ -735,7 +742,7 @@ static gboolean apply_remote(gpointer data) {
 		return G_SOURCE_REMOVE;
 	if (r->fresh) {
 		teardown_loop(pc);
-		memset(pc->media, 0, sizeof(pc->media));
+		media_clear(pc);
 		if (!create_transport(pc, r)) {
 			/* Unblock a local-SDP builder waiting for candidates. */
 			ice_gathering_done_cb(NULL, pc);
@@ -765,7 +772,8 @@ static gboolean apply_remote(gpointer data) {
 		return G_SOURCE_REMOVE;
 	}
 	pc->mid_ext_id = r->mid_ext_id;
-	for (int i = 0; i < PC_MAX_MLINES; i++) {
+	cardea_pc_priv_media_reserve(pc, r->n_media);
+	for (int i = 0; i < (int)pc->n_media; i++) {
 		pc_media *m = &pc->media[i], *rm = &r->media[i];
 		m->present = rm->present;
 		m->video = rm->video;
@@ -789,6 +797,15 @@ static gboolean apply_remote(gpointer data) {
 	if (r->end_of_candidates)
 		cardea_ice_remote_gathering_done(pc->ice);
 	return G_SOURCE_REMOVE;
+}
+
+void cardea_pc_priv_media_reserve(cardea_pc *pc, guint n) {
+	g_assert(n <= PC_MAX_MLINES);
+	if (n <= pc->n_media)
+		return;
+	pc->media = g_renew(pc_media, pc->media, n);
+	memset(pc->media + pc->n_media, 0, (n - pc->n_media) * sizeof(pc_media));
+	pc->n_media = n;
 }
 
 cardea_pc *cardea_pc_priv_get(cardea_handle *h) {
@@ -876,6 +893,7 @@ int cardea_pc_process_remote(cardea_handle *h, json_t *jsep, char **reason) {
 	r->mid_ext_id = (guint8)cardea_sdp_find_extmap(first, CARDEA_SDP_EXT_MID);
 	const char *rid_order = json_string_value(json_object_get(jsep, "rid_order"));
 	gboolean lmh = rid_order && g_ascii_strcasecmp(rid_order, "lmh") == 0;
+	r->n_media = sdp->n_mlines;
 	for (guint i = 0; i < sdp->n_mlines; i++) {
 		const cardea_sdp_mline *m = sdp->mlines[i];
 		pc_media *pm = &r->media[i];

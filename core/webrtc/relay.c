@@ -68,7 +68,7 @@ static __thread guint64 open_mask;
 /* `rewrite`: the packet came through a ring, whose bytes are shared by
  * several subscribers: write this one's sequence number and timestamp. */
 static void send_rtp_loop(cardea_pc *pc, const cardea_rtp_packet *packet, gboolean rewrite) {
-	if (!pc->up || !g_atomic_int_get(&pc->active) || packet->mindex < 0 || packet->mindex >= PC_MAX_MLINES)
+	if (!pc->up || !g_atomic_int_get(&pc->active) || packet->mindex < 0 || packet->mindex >= (int)pc->n_media)
 		return;
 	pc_media *m = &pc->media[packet->mindex];
 	cardea_srtp *srtp = cardea_dtls_get_srtp(pc->dtls);
