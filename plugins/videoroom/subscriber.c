@@ -18,6 +18,8 @@ static void sstream_clear(vr_sstream *ss) {
 	g_free(ss->rtpname);
 	g_free(ss->codec);
 	g_free(ss->fmtp);
+	g_free(ss->svc_sel);
+	g_free(ss->e2ee);
 	memset(ss, 0, sizeof(*ss));
 }
 
@@ -55,26 +57,29 @@ static void sim_sync(vr_sstream *ss) {
 		cardea_sim_rewriter_init(&ss->rw, ss->clock ? ss->clock : 90000);
 		if (ss->substreams > 1)
 			cardea_sim_selector_init(&ss->sel, ss->substreams);
-		if (ss->svc)
-			cardea_svc_selector_init(&ss->svc_sel);
+		if (ss->svc && ss->svc_sel == NULL) {
+			ss->svc_sel = g_new(cardea_svc_selector, 1);
+			cardea_svc_selector_init(ss->svc_sel);
+		}
 		ss->rw_init = TRUE;
 	} else {
 		/* A switch or a resume: the next packet starts a new base. */
 		cardea_sim_rewriter_rebase(&ss->rw);
 	}
 	/* Its DD structures and timestamps belong to the feed before a switch. */
-	cardea_sim_e2ee_init(&ss->e2ee, 0);
+	if (ss->e2ee)
+		cardea_sim_e2ee_init(ss->e2ee, 0);
 	if (ss->substreams > 1) {
 		gint st = g_atomic_int_get(&ss->substream_target), tt = g_atomic_int_get(&ss->temporal_target);
 		cardea_sim_selector_set_substream(&ss->sel, st >= 0 ? st : ss->substreams - 1);
 		cardea_sim_selector_set_temporal(&ss->sel, tt >= 0 ? tt : 2);
 		cardea_sim_selector_set_fallback(&ss->sel, g_atomic_int_get(&ss->fallback));
 	}
-	if (ss->svc) {
+	if (ss->svc_sel) {
 		gint st = g_atomic_int_get(&ss->spatial_target), tt = g_atomic_int_get(&ss->temporal_layer_target);
-		cardea_svc_selector_set_spatial(&ss->svc_sel, st >= 0 ? st : CARDEA_SVC_MAX_SPATIAL - 1);
-		cardea_svc_selector_set_temporal(&ss->svc_sel, tt >= 0 ? tt : 7);
-		cardea_svc_selector_set_fallback(&ss->svc_sel, g_atomic_int_get(&ss->fallback));
+		cardea_svc_selector_set_spatial(ss->svc_sel, st >= 0 ? st : CARDEA_SVC_MAX_SPATIAL - 1);
+		cardea_svc_selector_set_temporal(ss->svc_sel, tt >= 0 ? tt : 7);
+		cardea_svc_selector_set_fallback(ss->svc_sel, g_atomic_int_get(&ss->fallback));
 	}
 }
 
@@ -90,9 +95,9 @@ static void svc_event(vr_subscriber *sub, vr_sstream *ss, unsigned r) {
 	json_t *ev = json_pack("{s:s, s:o, s:s, s:i, s:s?}", "videoroom", "event", "room", vr_id_json(sub->room->id),
 		"mid", ss->mid, "mindex", ss->mindex, "videocodec", cardea_video_codec_name(ss->vcodec));
 	if (r & CARDEA_SVC_SPATIAL_CHANGED)
-		json_object_set_new(ev, "spatial_layer", json_integer(ss->svc_sel.spatial));
+		json_object_set_new(ev, "spatial_layer", json_integer(ss->svc_sel->spatial));
 	if (r & CARDEA_SIM_TEMPORAL_CHANGED)
-		json_object_set_new(ev, "temporal_layer", json_integer(ss->svc_sel.temporal));
+		json_object_set_new(ev, "temporal_layer", json_integer(ss->svc_sel->temporal));
 	vr_push(sub->app, NULL, ev, NULL);
 	json_decref(ev);
 }
@@ -114,8 +119,12 @@ void vr_subscriber_relay(vr_subscriber *sub, int sidx, const cardea_rtp_packet *
 		unsigned r;
 		if (src->e2ee) {
 			/* Encrypted payloads: no keyframe flag to read (svc.h). */
-			ss->e2ee.dd_ext = ps->dd_ext;
-			r = cardea_sim_e2ee_forward(&ss->e2ee, &ss->sel, &ss->rw, ss->vcodec, &out, now);
+			if (ss->e2ee == NULL) {
+				ss->e2ee = g_new(cardea_sim_e2ee, 1);
+				cardea_sim_e2ee_init(ss->e2ee, 0);
+			}
+			ss->e2ee->dd_ext = ps->dd_ext;
+			r = cardea_sim_e2ee_forward(ss->e2ee, &ss->sel, &ss->rw, ss->vcodec, &out, now);
 		} else {
 			r = cardea_sim_forward(&ss->sel, &ss->rw, ss->vcodec, &out, now);
 		}
@@ -133,9 +142,9 @@ void vr_subscriber_relay(vr_subscriber *sub, int sidx, const cardea_rtp_packet *
 			vr_core->relay_rtp(sub->app, &out);
 		return;
 	}
-	if (ss->svc && ps->type == VR_VIDEO) {
-		ss->svc_sel.av1_dd_ext = ps->dd_ext;
-		unsigned r = cardea_svc_forward(&ss->svc_sel, &ss->rw, ss->vcodec, &out, now);
+	if (ss->svc_sel && ps->type == VR_VIDEO) {
+		ss->svc_sel->av1_dd_ext = ps->dd_ext;
+		unsigned r = cardea_svc_forward(ss->svc_sel, &ss->rw, ss->vcodec, &out, now);
 		/* AV1: the receiver's decoder reads the DD under the id it was
 		 * offered; a feed switched to may have sent it under another. */
 		if ((r & CARDEA_SIM_RELAY) && ss->vcodec == CARDEA_VIDEO_CODEC_AV1 && ss->dd_ext > 0 &&
@@ -144,8 +153,8 @@ void vr_subscriber_relay(vr_subscriber *sub, int sidx, const cardea_rtp_packet *
 		if (r & CARDEA_SIM_NEED_KEYFRAME)
 			vr_core->send_keyframe_request(src->app, pkt->mindex);
 		if (r & (CARDEA_SVC_SPATIAL_CHANGED | CARDEA_SIM_TEMPORAL_CHANGED)) {
-			g_atomic_int_set(&ss->spatial_layer, ss->svc_sel.spatial);
-			g_atomic_int_set(&ss->temporal_layer, ss->svc_sel.temporal);
+			g_atomic_int_set(&ss->spatial_layer, ss->svc_sel->spatial);
+			g_atomic_int_set(&ss->temporal_layer, ss->svc_sel->temporal);
 			svc_event(sub, ss, r);
 		}
 		if (r & CARDEA_SIM_RELAY)

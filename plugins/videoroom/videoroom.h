@@ -282,14 +282,16 @@ typedef struct vr_sstream {
 	gboolean svc;                   /* layers picked by svc_sel instead of simulcast */
 	volatile gint spatial_target, temporal_layer_target;   /* -1 = highest */
 	volatile gint spatial_layer, temporal_layer;           /* what goes out, -1 none yet */
-	cardea_svc_selector svc_sel;    /* media thread of the feed only */
+	cardea_svc_selector *svc_sel;   /* owned, media thread of the feed only: made by the first
+	                                 * sim_sync of an svc stream (640 bytes other streams skip) */
 	/* AV1 SVC: the Dependency Descriptor id offered to the subscriber (the
 	 * feed's at subscription), 0: none. Packets of a feed with another id
 	 * get theirs swapped to it (cardea_svc_rtp_extension_swap). */
 	int dd_ext;
 	/* Simulcast from an e2ee publisher: switch points without the payload
 	 * (cardea_sim_e2ee); media thread of the feed only, reset by sim_sync. */
-	cardea_sim_e2ee e2ee;
+	cardea_sim_e2ee *e2ee;          /* owned, made by the first packet of an e2ee simulcast feed
+	                                 * (1.5 KB that other streams do not carry) */
 } vr_sstream;
 
 struct vr_subscriber {
