@@ -1,4 +1,5 @@
-/* SRTP/SRTCP sessions on libsrtp2; contract in srtp.h. */
+/* SRTP/SRTCP sessions: OpenSSL (srtp-fast.h) for the supported suites,
+ * libsrtp2 as the fallback and the reference; contract in srtp.h. */
 #include <string.h>
 #include <srtp2/srtp.h>
 #include "cardea/module.h"
@@ -32,9 +33,16 @@ static const suite_info *suite_get(cardea_srtp_suite suite) {
 
 struct cardea_srtp {
 	cardea_srtp_suite suite;
-	srtp_t out;                     /* owned, NULL when created without a tx key */
-	srtp_t in;                      /* owned, NULL when created without an rx key */
-	cardea_srtp_fast *fast;         /* owned: RTP protect without libsrtp (srtp-fast.h); NULL = libsrtp */
+	gboolean has_tx, has_rx;        /* which directions have a key */
+	/* libsrtp sessions, owned. Created up front when the fast path is off
+	 * at creation, otherwise only once some packet needs them (an SSRC the
+	 * fast tables have no room for, or cardea_srtp_set_fast(FALSE)): each
+	 * costs ~30 KB of NSS/libsrtp heap (test_srtp_fast /srtp/fast/memory). */
+	srtp_t out, in;
+	/* OpenSSL per direction (srtp-fast.h), owned; NULL = libsrtp. */
+	cardea_srtp_fast *fast_tx, *fast_rx;
+	/* Copies of key||salt for creating a libsrtp session late; wiped at free. */
+	guint8 tx_key[CARDEA_SRTP_MAX_KEY_SALT_LEN], rx_key[CARDEA_SRTP_MAX_KEY_SALT_LEN];
 	guint rtp_overhead, rtcp_overhead;
 	/* Written by the owning thread only (relaxed stores), read by anyone. */
 	cardea_srtp_stats stats;
@@ -188,17 +196,29 @@ cardea_srtp *cardea_srtp_new(cardea_srtp_suite suite, const guint8 *tx_key_salt,
 	s->suite = suite;
 	s->rtp_overhead = si->rtp_tag;
 	s->rtcp_overhead = si->rtcp_tag + 4;
-	if (tx_key_salt && !(s->out = session_create(suite, tx_key_salt, TRUE, error))) {
-		cardea_srtp_free(s);
-		return NULL;
+	gsize kl = si->key_len + si->salt_len;
+	s->has_tx = tx_key_salt != NULL;
+	s->has_rx = rx_key_salt != NULL;
+	if (s->has_tx)
+		memcpy(s->tx_key, tx_key_salt, kl);
+	if (s->has_rx)
+		memcpy(s->rx_key, rx_key_salt, kl);
+	/* CARDEA_SRTP_LIBSRTP=1 keeps every packet on libsrtp (A/B benchmarks). */
+	gboolean fast = g_strcmp0(g_getenv("CARDEA_SRTP_LIBSRTP"), "1") != 0;
+	if (fast && s->has_tx && !(s->fast_tx = cardea_srtp_fast_new(suite, tx_key_salt, FALSE)))
+		fast = FALSE;
+	if (fast && s->has_rx && !(s->fast_rx = cardea_srtp_fast_new(suite, rx_key_salt, TRUE)))
+		fast = FALSE;
+	if (!fast) {
+		/* Up front, so that a refused policy fails here as it always did. */
+		g_clear_pointer(&s->fast_tx, cardea_srtp_fast_free);
+		g_clear_pointer(&s->fast_rx, cardea_srtp_fast_free);
+		if ((s->has_tx && !(s->out = session_create(suite, tx_key_salt, TRUE, error))) ||
+				(s->has_rx && !(s->in = session_create(suite, rx_key_salt, FALSE, error)))) {
+			cardea_srtp_free(s);
+			return NULL;
+		}
 	}
-	if (rx_key_salt && !(s->in = session_create(suite, rx_key_salt, FALSE, error))) {
-		cardea_srtp_free(s);
-		return NULL;
-	}
-	/* CARDEA_SRTP_LIBSRTP=1 keeps every protect on libsrtp (A/B benchmarks). */
-	if (tx_key_salt && g_strcmp0(g_getenv("CARDEA_SRTP_LIBSRTP"), "1") != 0)
-		s->fast = cardea_srtp_fast_new(suite, tx_key_salt);
 	return s;
 }
 
@@ -265,13 +285,28 @@ void cardea_srtp_free(cardea_srtp *s) {
 		srtp_dealloc(s->out);
 	if (s->in)
 		srtp_dealloc(s->in);
-	cardea_srtp_fast_free(s->fast);
+	cardea_srtp_fast_free(s->fast_tx);
+	cardea_srtp_fast_free(s->fast_rx);
+	memset(s->tx_key, 0, sizeof(s->tx_key));
+	memset(s->rx_key, 0, sizeof(s->rx_key));
+	__asm__ __volatile__("" : : "r"(s) : "memory");
 	g_free(s);
 }
 
 void cardea_srtp_set_fast(cardea_srtp *s, gboolean on) {
-	if (s && !on)
-		g_clear_pointer(&s->fast, cardea_srtp_fast_free);
+	if (s && !on) {
+		g_clear_pointer(&s->fast_tx, cardea_srtp_fast_free);
+		g_clear_pointer(&s->fast_rx, cardea_srtp_fast_free);
+	}
+}
+
+/* The libsrtp session of a direction, created on first need from the kept
+ * key; NULL when libsrtp refuses (counted as a failure by the caller). */
+static srtp_t session_get(cardea_srtp *s, gboolean outbound) {
+	srtp_t *p = outbound ? &s->out : &s->in;
+	if (*p == NULL)
+		*p = session_create(s->suite, outbound ? s->tx_key : s->rx_key, outbound, NULL);
+	return *p;
 }
 
 cardea_srtp_suite cardea_srtp_get_suite(const cardea_srtp *s) {
@@ -327,41 +362,49 @@ static gboolean rtcp_plausible(const guint8 *buf, gsize len) {
 	return len >= 8 && (buf[0] >> 6) == 2;
 }
 
+/* A fast-path answer (>= 0) is final; -1 (no room for this SSRC in the
+ * fast table) or no fast path at all goes to libsrtp. */
+typedef srtp_err_status_t (*libsrtp_fn)(srtp_t, void *, int *);
+
+static cardea_srtp_result via_libsrtp(cardea_srtp *s, gboolean outbound, libsrtp_fn fn,
+		guint8 *buf, gsize *len) {
+	srtp_t session = session_get(s, outbound);
+	if (session == NULL)
+		return CARDEA_SRTP_ERR_FAILED;
+	int n = (int)*len;
+	cardea_srtp_result r = map_status(fn(session, buf, &n));
+	if (r == CARDEA_SRTP_OK)
+		*len = (gsize)n;
+	return r;
+}
+
 cardea_srtp_result cardea_srtp_protect_rtp(cardea_srtp *s, guint8 *buf, gsize *len, gsize cap) {
 	if (!s || !buf || !len)
 		return CARDEA_SRTP_ERR_INVALID;
 	cardea_srtp_counters *c = &s->stats.rtp_out;
 	gsize hlen = *len <= CARDEA_SRTP_MAX_PACKET ? rtp_header_len(buf, *len) : 0;
-	if (!s->out || !hlen)
+	if (!s->has_tx || !hlen)
 		return count(c, CARDEA_SRTP_ERR_INVALID);
 	if (cap < *len + s->rtp_overhead)
 		return count(c, CARDEA_SRTP_ERR_NO_SPACE);
-	if (s->fast) {
-		int fr = cardea_srtp_fast_protect(s->fast, buf, len, hlen);
-		if (fr >= 0)
-			return count(c, (cardea_srtp_result)fr);
-		/* -1: an SSRC the fast table has no room for stays on libsrtp. */
-	}
-	int n = (int)*len;
-	cardea_srtp_result r = map_status(srtp_protect(s->out, buf, &n));
-	if (r == CARDEA_SRTP_OK)
-		*len = (gsize)n;
-	return count(c, r);
+	int fr = s->fast_tx ? cardea_srtp_fast_protect(s->fast_tx, buf, len, hlen) : -1;
+	if (fr >= 0)
+		return count(c, (cardea_srtp_result)fr);
+	return count(c, via_libsrtp(s, TRUE, srtp_protect, buf, len));
 }
 
 cardea_srtp_result cardea_srtp_protect_rtcp(cardea_srtp *s, guint8 *buf, gsize *len, gsize cap) {
 	if (!s || !buf || !len)
 		return CARDEA_SRTP_ERR_INVALID;
 	cardea_srtp_counters *c = &s->stats.rtcp_out;
-	if (!s->out || *len > CARDEA_SRTP_MAX_PACKET || !rtcp_plausible(buf, *len))
+	if (!s->has_tx || *len > CARDEA_SRTP_MAX_PACKET || !rtcp_plausible(buf, *len))
 		return count(c, CARDEA_SRTP_ERR_INVALID);
 	if (cap < *len + s->rtcp_overhead)
 		return count(c, CARDEA_SRTP_ERR_NO_SPACE);
-	int n = (int)*len;
-	cardea_srtp_result r = map_status(srtp_protect_rtcp(s->out, buf, &n));
-	if (r == CARDEA_SRTP_OK)
-		*len = (gsize)n;
-	return count(c, r);
+	int fr = s->fast_tx ? cardea_srtp_fast_protect_rtcp(s->fast_tx, buf, len) : -1;
+	if (fr >= 0)
+		return count(c, (cardea_srtp_result)fr);
+	return count(c, via_libsrtp(s, TRUE, srtp_protect_rtcp, buf, len));
 }
 
 cardea_srtp_result cardea_srtp_unprotect_rtp(cardea_srtp *s, guint8 *buf, gsize *len) {
@@ -369,27 +412,25 @@ cardea_srtp_result cardea_srtp_unprotect_rtp(cardea_srtp *s, guint8 *buf, gsize 
 		return CARDEA_SRTP_ERR_INVALID;
 	cardea_srtp_counters *c = &s->stats.rtp_in;
 	gsize hlen = (*len <= CARDEA_SRTP_MAX_PACKET) ? rtp_header_len(buf, *len) : 0;
-	if (!s->in || !hlen || *len < hlen + s->rtp_overhead)
+	if (!s->has_rx || !hlen || *len < hlen + s->rtp_overhead)
 		return count(c, CARDEA_SRTP_ERR_INVALID);
-	int n = (int)*len;
-	cardea_srtp_result r = map_status(srtp_unprotect(s->in, buf, &n));
-	if (r == CARDEA_SRTP_OK)
-		*len = (gsize)n;
-	return count(c, r);
+	int fr = s->fast_rx ? cardea_srtp_fast_unprotect(s->fast_rx, buf, len, hlen) : -1;
+	if (fr >= 0)
+		return count(c, (cardea_srtp_result)fr);
+	return count(c, via_libsrtp(s, FALSE, srtp_unprotect, buf, len));
 }
 
 cardea_srtp_result cardea_srtp_unprotect_rtcp(cardea_srtp *s, guint8 *buf, gsize *len) {
 	if (!s || !buf || !len)
 		return CARDEA_SRTP_ERR_INVALID;
 	cardea_srtp_counters *c = &s->stats.rtcp_in;
-	if (!s->in || *len > CARDEA_SRTP_MAX_PACKET || !rtcp_plausible(buf, *len) ||
+	if (!s->has_rx || *len > CARDEA_SRTP_MAX_PACKET || !rtcp_plausible(buf, *len) ||
 			*len < 8 + s->rtcp_overhead)
 		return count(c, CARDEA_SRTP_ERR_INVALID);
-	int n = (int)*len;
-	cardea_srtp_result r = map_status(srtp_unprotect_rtcp(s->in, buf, &n));
-	if (r == CARDEA_SRTP_OK)
-		*len = (gsize)n;
-	return count(c, r);
+	int fr = s->fast_rx ? cardea_srtp_fast_unprotect_rtcp(s->fast_rx, buf, len) : -1;
+	if (fr >= 0)
+		return count(c, (cardea_srtp_result)fr);
+	return count(c, via_libsrtp(s, FALSE, srtp_unprotect_rtcp, buf, len));
 }
 
 static void counters_load(const cardea_srtp_counters *c, cardea_srtp_counters *out) {

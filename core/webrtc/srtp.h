@@ -1,17 +1,20 @@
-/* SRTP/SRTCP sessions for the media core, on top of libsrtp2 (RTP protect:
- * OpenSSL, see srtp-fast.h).
+/* SRTP/SRTCP sessions for the media core: OpenSSL for the three suites
+ * below (srtp-fast.h), libsrtp2 as the fallback and the reference.
  *
- * A cardea_srtp holds up to two libsrtp sessions: an outbound one (protect,
- * any SSRC we send) and an inbound one (unprotect, any SSRC the peer sends,
- * with replay protection). DTLS-SRTP creates one per connection with the
- * exported keys (see dtls.h); cardea_srtp_new_from_b64() builds one from
- * SDES-style key material for RTP forwarders.
+ * A cardea_srtp has an outbound direction (protect, any SSRC we send) and an
+ * inbound one (unprotect, any SSRC the peer sends, with replay protection).
+ * DTLS-SRTP creates one per connection with the exported keys (see dtls.h);
+ * cardea_srtp_new_from_b64() builds one from SDES-style key material for RTP
+ * forwarders. All four operations run on OpenSSL; a libsrtp session (~30 KB
+ * of NSS/libsrtp heap each) is created only when a direction needs one: more
+ * SSRCs than the OpenSSL tables hold, cardea_srtp_set_fast(FALSE), or
+ * CARDEA_SRTP_LIBSRTP=1 in the environment at creation (then up front).
  *
  * Packets are processed in place: the caller owns the buffer, protect grows
  * the packet by at most CARDEA_SRTP_MAX_OVERHEAD bytes (so `cap` must leave
  * that room), unprotect shrinks it. Nothing is allocated per packet, except
- * that libsrtp clones its stream state the first time it sees a new SSRC
- * (inbound only once that SSRC's first packet has authenticated).
+ * when a new SSRC is learned (inbound only once that SSRC's first packet has
+ * authenticated) and when a libsrtp session is created late.
  *
  * Threads: a cardea_srtp is used by one thread at a time, normally the event
  * loop that owns its peer connection (STYLE.md rule 12). The counters are
@@ -57,7 +60,9 @@ typedef enum cardea_srtp_result {
 	CARDEA_SRTP_ERR_NO_SPACE,       /* cap leaves no room for the trailer */
 	CARDEA_SRTP_ERR_AUTH,           /* authentication tag did not verify */
 	CARDEA_SRTP_ERR_REPLAY,         /* already seen, or older than the replay window */
-	CARDEA_SRTP_ERR_FAILED,         /* any other libsrtp error */
+	/* Anything else: a libsrtp or OpenSSL error, the SRTCP index exhausted,
+	 * SRTCP with the E flag clear on an AES-CM suite (as libsrtp). */
+	CARDEA_SRTP_ERR_FAILED,
 } cardea_srtp_result;
 
 typedef struct cardea_srtp_counters {
@@ -110,9 +115,10 @@ cardea_srtp *cardea_srtp_new_from_b64(const char *suite_name, const char *key_sa
 void cardea_srtp_free(cardea_srtp *s);
 
 cardea_srtp_suite cardea_srtp_get_suite(const cardea_srtp *s);
-/* RTP protect runs on OpenSSL (srtp-fast.h) unless turned off here or by
- * CARDEA_SRTP_LIBSRTP=1 in the environment at creation; FALSE keeps libsrtp
- * for every later packet (call it before the first protect: tests). */
+/* Packets run on OpenSSL (srtp-fast.h) unless turned off here or by
+ * CARDEA_SRTP_LIBSRTP=1 in the environment at creation; FALSE puts every
+ * later packet, both directions, on libsrtp (call it before the first
+ * packet, as the per-SSRC state is not carried over: tests). */
 void cardea_srtp_set_fast(cardea_srtp *s, gboolean on);
 
 /* In-place processing. On entry *len is the packet length and buf has `cap`
