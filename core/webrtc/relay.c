@@ -346,8 +346,12 @@ void cardea_relay_metrics_append(GString *out) {
 		"# HELP cardea_send_batch_packets_total Datagrams sent through those rounds.\n"
 		"# TYPE cardea_send_batch_packets_total counter\ncardea_send_batch_packets_total %"G_GUINT64_FORMAT"\n"
 		"# HELP cardea_send_batch_errors_total Batched datagrams the kernel refused (full buffer, unreachable).\n"
-		"# TYPE cardea_send_batch_errors_total counter\ncardea_send_batch_errors_total %"G_GUINT64_FORMAT"\n",
-		b.flushes, b.packets, b.errors);
+		"# TYPE cardea_send_batch_errors_total counter\ncardea_send_batch_errors_total %"G_GUINT64_FORMAT"\n"
+		"# HELP cardea_send_gso_sends_total Batched sends that carried several same-size datagrams to one peer (UDP GSO).\n"
+		"# TYPE cardea_send_gso_sends_total counter\ncardea_send_gso_sends_total %"G_GUINT64_FORMAT"\n"
+		"# HELP cardea_send_gso_packets_total Datagrams carried by those GSO sends.\n"
+		"# TYPE cardea_send_gso_packets_total counter\ncardea_send_gso_packets_total %"G_GUINT64_FORMAT"\n",
+		b.flushes, b.packets, b.errors, b.gso_sends, b.gso_packets);
 }
 
 /* ---- the plugin service ---- */

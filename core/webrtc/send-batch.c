@@ -4,16 +4,57 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <linux/io_uring.h>
 #include "webrtc/send-batch.h"
 #include "webrtc/loop.h"
 #include "cardea/module.h"
 
-/* Datagrams per round: a burst is one publisher packet to the subscribers
- * of this loop; more than this flushes early. */
-#define BATCH_MAX 64
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+/* Datagrams per round. A round is what one loop iteration sent: several
+ * publisher packets to this loop's subscribers, so that packets for one
+ * subscriber meet in the same round and can leave as one GSO send; more
+ * than this flushes early. */
+#define BATCH_MAX 256
 /* Bytes per slot: an SRTP packet of CARDEA_RTP_PACKET_MAX plus its tag. */
 #define SLOT_BYTES 1600
+/* One GSO send: at most this many datagrams (the kernel's UDP_MAX_SEGMENTS
+ * is 64 before Linux 6.9) and this many payload bytes (one IP datagram). */
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65000
+/* Larger datagrams go alone: the kernel refuses (EINVAL) a GSO send whose
+ * segment plus headers exceeds the route's MTU, where one datagram would
+ * just be fragmented; 1300 fits a 1420-byte tunnel MTU over IPv6. */
+#define GSO_MAX_SEGMENT_BYTES 1300
+/* fd -> its open group in this round: open addressing, 2x BATCH_MAX. */
+#define GROUP_MAP_SIZE (2 * BATCH_MAX)
+
+/* Datagrams of one round to one socket and address, sent as one sendmsg:
+ * with UDP_SEGMENT when there are several (all seg_size bytes, the last
+ * one may be shorter; a shorter one closes the group). */
+typedef struct send_group {
+	int fd;
+	guint16 first, last;     /* slots, chained by send_batch.next */
+	guint16 count;
+	guint16 seg_size;
+	guint32 bytes;
+	gboolean closed;
+	struct msghdr msg;
+	union {
+		char buf[CMSG_SPACE(sizeof(guint16))];
+		struct cmsghdr align;
+	} control;
+} send_group;
+
+typedef struct group_map_entry {
+	int fd;
+	guint32 round;           /* valid only when equal to send_batch.round */
+	guint16 group;
+} group_map_entry;
 
 typedef struct send_batch {
 	int ring_fd;
@@ -23,15 +64,22 @@ typedef struct send_batch {
 	unsigned *cq_head, *cq_tail, *cq_mask;
 	struct io_uring_sqe *sqes;
 	struct io_uring_cqe *cqes;
-	guint n;
-	int fd[BATCH_MAX];
-	struct msghdr msg[BATCH_MAX];
-	struct iovec iov[BATCH_MAX];
+	guint n, n_groups;
+	guint32 round;
+	guint16 len[BATCH_MAX];
+	guint16 next[BATCH_MAX];
+	socklen_t addrlen[BATCH_MAX];
 	struct sockaddr_storage addr[BATCH_MAX];
+	struct iovec iov[BATCH_MAX];
+	send_group group[BATCH_MAX];
+	group_map_entry map[GROUP_MAP_SIZE];
 	guint8 buf[BATCH_MAX][SLOT_BYTES];
 } send_batch;
 
-static guint64 n_flushes, n_packets, n_errors;
+static guint64 n_flushes, n_packets, n_errors, n_gso_sends, n_gso_packets;
+/* GSO off: CARDEA_SEND_GSO=0, or after the kernel refused a GSO send (a
+ * route whose device cannot checksum UDP gives EIO). Any thread. */
+static gint gso_off = -1;    /* -1: not decided yet */
 
 static void batch_free(gpointer p) {
 	send_batch *b = p;
@@ -90,6 +138,7 @@ static send_batch *batch_setup(void) {
 	b->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
 	b->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
 	b->sqes = b->sqe_map;
+	b->round = 1;
 	return b;
 }
 
@@ -113,8 +162,34 @@ static send_batch *batch_get(void) {
 	return b;
 }
 
+static gboolean gso_enabled(void) {
+	int off = g_atomic_int_get(&gso_off);
+	if (G_UNLIKELY(off < 0)) {
+		off = g_strcmp0(g_getenv("CARDEA_SEND_GSO"), "0") == 0;
+		g_atomic_int_set(&gso_off, off);
+	}
+	return off == 0;
+}
+
+/* The map entry of fd in this round, or the free (stale) one where it goes.
+ * At most BATCH_MAX fds per round in 2 x BATCH_MAX entries: always ends. */
+static group_map_entry *group_slot(send_batch *b, int fd) {
+	guint h = ((guint)fd * 2654435761u) & (GROUP_MAP_SIZE - 1);
+	for (;; h = (h + 1) & (GROUP_MAP_SIZE - 1)) {
+		group_map_entry *m = &b->map[h];
+		if (m->round != b->round || m->fd == fd)
+			return m;
+	}
+}
+
+static gboolean group_fits(const send_batch *b, const send_group *g, const struct sockaddr *addr, socklen_t addrlen,
+		gsize len) {
+	return !g->closed && g->count < GSO_MAX_SEGMENTS && len <= g->seg_size && g->bytes + len <= GSO_MAX_BYTES &&
+		b->addrlen[g->first] == addrlen && memcmp(&b->addr[g->first], addr, addrlen) == 0;
+}
+
 gboolean cardea_send_batch_add(int fd, const struct sockaddr *addr, socklen_t addrlen, const guint8 *buf, gsize len) {
-	if (len > SLOT_BYTES || addrlen > sizeof(struct sockaddr_storage))
+	if (len == 0 || len > SLOT_BYTES || addrlen > sizeof(struct sockaddr_storage))
 		return FALSE;
 	send_batch *b = batch_get();
 	if (b == NULL)
@@ -123,16 +198,67 @@ gboolean cardea_send_batch_add(int fd, const struct sockaddr *addr, socklen_t ad
 		cardea_send_batch_flush();
 	guint i = b->n++;
 	memcpy(b->buf[i], buf, len);
+	b->len[i] = (guint16)len;
+	group_map_entry *m = gso_enabled() ? group_slot(b, fd) : NULL;
+	if (m != NULL && m->round == b->round) {
+		send_group *g = &b->group[m->group];
+		if (group_fits(b, g, addr, addrlen, len)) {
+			b->next[g->last] = (guint16)i;
+			g->last = (guint16)i;
+			g->count++;
+			g->bytes += (guint32)len;
+			/* Only the last segment of a GSO send may be shorter. */
+			if (len < g->seg_size)
+				g->closed = TRUE;
+			return TRUE;
+		}
+	}
+	/* A new group; a later group to the same socket goes out after this
+	 * one (groups are submitted in the order they were opened). */
+	guint gi = b->n_groups++;
+	send_group *g = &b->group[gi];
 	memcpy(&b->addr[i], addr, addrlen);
-	b->iov[i].iov_base = b->buf[i];
-	b->iov[i].iov_len = len;
-	memset(&b->msg[i], 0, sizeof(b->msg[i]));
-	b->msg[i].msg_name = &b->addr[i];
-	b->msg[i].msg_namelen = addrlen;
-	b->msg[i].msg_iov = &b->iov[i];
-	b->msg[i].msg_iovlen = 1;
-	b->fd[i] = fd;
+	b->addrlen[i] = addrlen;
+	g->fd = fd;
+	g->first = g->last = (guint16)i;
+	g->count = 1;
+	g->seg_size = (guint16)len;
+	g->bytes = (guint32)len;
+	g->closed = len > GSO_MAX_SEGMENT_BYTES;
+	/* Even a datagram that goes alone becomes the fd's open group: what
+	 * follows for this socket must not join an earlier group and overtake
+	 * it. */
+	if (m != NULL) {
+		m->fd = fd;
+		m->round = b->round;
+		m->group = (guint16)gi;
+	}
 	return TRUE;
+}
+
+/* The group's sendmsg: its slots as one iovec each (the kernel cuts a GSO
+ * send at seg_size whatever the iovec boundaries), UDP_SEGMENT when more
+ * than one. iov: the group's part of the batch's iovec array. */
+static void group_prepare(send_batch *b, send_group *g, struct iovec *iov) {
+	guint i = g->first;
+	for (guint c = 0; c < g->count; c++, i = b->next[i]) {
+		iov[c].iov_base = b->buf[i];
+		iov[c].iov_len = b->len[i];
+	}
+	memset(&g->msg, 0, sizeof(g->msg));
+	g->msg.msg_name = &b->addr[g->first];
+	g->msg.msg_namelen = b->addrlen[g->first];
+	g->msg.msg_iov = iov;
+	g->msg.msg_iovlen = g->count;
+	if (g->count > 1) {
+		g->msg.msg_control = g->control.buf;
+		g->msg.msg_controllen = sizeof(g->control.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&g->msg);
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(guint16));
+		memcpy(CMSG_DATA(c), &g->seg_size, sizeof(guint16));
+	}
 }
 
 void cardea_send_batch_flush(void) {
@@ -141,15 +267,20 @@ void cardea_send_batch_flush(void) {
 	send_batch *b = g_private_get(&batch_key);
 	if (b == NULL || b->n == 0)
 		return;
-	unsigned n = b->n, tail = *b->sq_tail, mask = *b->sq_mask;
-	for (unsigned i = 0; i < n; i++) {
-		unsigned idx = (tail + i) & mask;
+	unsigned n = b->n_groups, tail = *b->sq_tail, mask = *b->sq_mask;
+	guint k = 0;
+	for (unsigned gi = 0; gi < n; gi++) {
+		send_group *g = &b->group[gi];
+		group_prepare(b, g, &b->iov[k]);
+		k += g->count;
+		unsigned idx = (tail + gi) & mask;
 		struct io_uring_sqe *e = &b->sqes[idx];
 		memset(e, 0, sizeof(*e));
 		e->opcode = IORING_OP_SENDMSG;
-		e->fd = b->fd[i];
-		e->addr = (guint64)(uintptr_t)&b->msg[i];
+		e->fd = g->fd;
+		e->addr = (guint64)(uintptr_t)&g->msg;
 		e->len = 1;
+		e->user_data = gi;
 		/* A full socket buffer fails (a drop) instead of parking the
 		 * request until the socket is writable. */
 		e->msg_flags = MSG_DONTWAIT;
@@ -158,7 +289,8 @@ void cardea_send_batch_flush(void) {
 	__atomic_store_n(b->sq_tail, tail + n, __ATOMIC_RELEASE);
 	/* Wait for every completion: the buffers are reused right after, and
 	 * non-blocking UDP sends complete inline. */
-	unsigned done = 0, errors = 0;
+	unsigned done = 0;
+	guint64 errors = 0, gso_sends = 0, gso_packets = 0;
 	while (done < n) {
 		unsigned pending = tail + n - __atomic_load_n(b->sq_head, __ATOMIC_ACQUIRE);
 		int r = (int)syscall(__NR_io_uring_enter, b->ring_fd, pending, n - done, IORING_ENTER_GETEVENTS, NULL, 0);
@@ -168,20 +300,48 @@ void cardea_send_batch_flush(void) {
 			break;
 		}
 		unsigned head = *b->cq_head, ctail = __atomic_load_n(b->cq_tail, __ATOMIC_ACQUIRE);
-		for (; head != ctail; head++, done++)
-			if (b->cqes[head & *b->cq_mask].res < 0)
-				errors++;
+		for (; head != ctail; head++, done++) {
+			const struct io_uring_cqe *c = &b->cqes[head & *b->cq_mask];
+			const send_group *g = &b->group[c->user_data < n ? c->user_data : 0];
+			if (g->count > 1) {
+				gso_sends++;
+				gso_packets += g->count;
+			}
+			if (c->res >= 0)
+				continue;
+			errors += g->count;
+			/* EIO: the route's device cannot checksum UDP, which GSO needs;
+			 * EINVAL: a kernel without UDP_SEGMENT. These datagrams are lost
+			 * (as in a full buffer); from now on one datagram per send. */
+			if (g->count > 1 && (c->res == -EIO || c->res == -EINVAL || c->res == -EOPNOTSUPP) &&
+					g_atomic_int_compare_and_exchange(&gso_off, 0, 1))
+				CARDEA_LOG(CARDEA_LOG_WARN, "[send] UDP GSO refused (%s): one datagram per send from now on",
+					g_strerror(-c->res));
+		}
 		__atomic_store_n(b->cq_head, head, __ATOMIC_RELEASE);
 	}
-	b->n = 0;
 	__atomic_fetch_add(&n_flushes, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&n_packets, n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&n_packets, b->n, __ATOMIC_RELAXED);
+	if (gso_sends) {
+		__atomic_fetch_add(&n_gso_sends, gso_sends, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&n_gso_packets, gso_packets, __ATOMIC_RELAXED);
+	}
 	if (errors)
 		__atomic_fetch_add(&n_errors, errors, __ATOMIC_RELAXED);
+	b->n = 0;
+	b->n_groups = 0;
+	/* Stale map entries are those of an older round; round 0 is never
+	 * current, so a wrap clears them. */
+	if (++b->round == 0) {
+		memset(b->map, 0, sizeof(b->map));
+		b->round = 1;
+	}
 }
 
 void cardea_send_batch_get_counters(cardea_send_batch_counters *out) {
 	out->flushes = __atomic_load_n(&n_flushes, __ATOMIC_RELAXED);
 	out->packets = __atomic_load_n(&n_packets, __ATOMIC_RELAXED);
 	out->errors = __atomic_load_n(&n_errors, __ATOMIC_RELAXED);
+	out->gso_sends = __atomic_load_n(&n_gso_sends, __ATOMIC_RELAXED);
+	out->gso_packets = __atomic_load_n(&n_gso_packets, __ATOMIC_RELAXED);
 }

@@ -17,7 +17,8 @@ BENCH_REPEAT (3), BENCH_GW_CPU / BENCH_LOAD_CPU (taskset CPU lists, default
 "0" and "1": the gateway and the load tool on different cores; "" = not
 pinned), BENCH_LOAD_THREADS (cardea-load worker threads, 2), BENCH_JSON
 (a file to write every run's figures to), BENCH_TARGETS ("janus cardea";
-also "cardea-nobatch": Cardea with CARDEA_SEND_BATCH=0, and "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
+also "cardea-nobatch": Cardea with CARDEA_SEND_BATCH=0, "cardea-nogso": with
+CARDEA_SEND_GSO=0 (rounds, but one datagram per send), and "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
 protect and nice_agent_send, set through the gateway's environment only, for
 A/B runs of the same build; and "cardea-base": Cardea installed under
 BENCH_BASE_PREFIX, e.g. a copy of an earlier `make install`, for A/B runs
@@ -29,6 +30,8 @@ import os
 import shutil
 import statistics
 import subprocess
+import urllib.parse
+import urllib.request
 import sys
 from pathlib import Path
 
@@ -50,6 +53,7 @@ SKIP_OK = 2.0   # percent of publisher frames cardea-load may skip before a run 
 TARGET_ENV = {
 	"cardea-old": {"CARDEA_SRTP_LIBSRTP": "1", "CARDEA_ICE_NICE_SEND": "1"},
 	"cardea-nobatch": {"CARDEA_SEND_BATCH": "0"},   # one sendto per packet (send-batch.h)
+	"cardea-nogso": {"CARDEA_SEND_GSO": "0"},       # io_uring rounds, one datagram per send
 }
 
 # name: (default Ns, cardea-load arguments for N, what it is)
@@ -125,6 +129,8 @@ def run_once(target, scen, n, seconds):
 			raise RuntimeError(f"cardea-load failed ({r.returncode}):\n{r.stderr[-2000:]}")
 		res = json.loads(out_json.read_text())
 		res["alive"] = gw.alive()
+		if target.startswith("cardea"):
+			res["gateway_send"] = send_counters(gw)
 		# why peers failed (cardea-load prints the first ten reasons)
 		res["load_errors"] = [l for l in r.stderr.splitlines() if l.startswith("cardea-load:")][:10]
 		return res
@@ -147,6 +153,22 @@ def ratio(c, j):
 	return f"{c / j:.2f}"
 
 
+def send_counters(gw):
+	"""Cardea's cardea_send_* counters from /metrics ({} if unreadable)."""
+	q = urllib.parse.urlencode({"admin_secret": gw.admin_secret})
+	try:
+		with urllib.request.urlopen(f"http://127.0.0.1:{gw.admin_http_port}/metrics?{q}", timeout=5) as r:
+			text = r.read().decode()
+	except OSError:
+		return {}
+	out = {}
+	for line in text.splitlines():
+		name, _, value = line.partition(" ")
+		if name.startswith("cardea_send_"):
+			out[name[len("cardea_send_"):-len("_total")] if name.endswith("_total") else name] = int(float(value))
+	return out
+
+
 def smoke(target, load_args):
 	"""One short run with --expect-no-loss; returns cardea-load's exit code."""
 	gw = BenchGateway(flavor=target, debug_level=3)
@@ -159,7 +181,20 @@ def smoke(target, load_args):
 			return 1
 		if r.returncode != 0:
 			print(gw.log_tail(40))
-		return r.returncode
+			return r.returncode
+		if target == "cardea":
+			# The smoke shapes send video frames of 2 same-size packets: with
+			# io_uring rounds (flushes) on, some must leave as GSO sends, and
+			# the kernel must have refused none.
+			c = send_counters(gw)
+			print(f"# gateway sends: {c}")
+			if c.get("batch_errors", 1) != 0:
+				print("batched sends failed")
+				return 1
+			if c.get("batch_flushes", 0) > 0 and os.environ.get("CARDEA_SEND_GSO") != "0" and c.get("gso_packets", 0) == 0:
+				print("no datagram left in a GSO send")
+				return 1
+		return 0
 	finally:
 		gw.cleanup()
 

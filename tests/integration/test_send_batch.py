@@ -2,7 +2,10 @@
 publisher fanned out to several subscribers on one loop reaches every
 subscriber while the datagrams go out in io_uring rounds of more than one
 (the send-batch counters in /metrics); with CARDEA_SEND_BATCH=0 the same
-media flows with no round at all (one sendto per packet)."""
+media flows with no round at all (one sendto per packet); with
+CARDEA_SEND_GSO=0 the rounds stay but no send carries several datagrams
+(UDP GSO; tests/bench/smoke.sh checks that GSO sends happen when frames
+are several same-size packets, with no loss and no SRTP error)."""
 
 import pytest
 
@@ -43,4 +46,19 @@ async def test_batching_off_still_delivers(gateway_factory, tmp_path, monkeypatc
 	await fan_out(gw, 2)
 	m = await batch_metrics(gw)
 	assert m == {"flushes": 0, "packets": 0, "errors": 0}, m
+	assert gw.alive(), gw.log_tail(40)
+
+
+@pytest.mark.timeout_s(120)
+async def test_gso_off_still_batches(gateway_factory, tmp_path, monkeypatch):
+	monkeypatch.setenv("CARDEA_SEND_GSO", "0")
+	gw = relay_gateway(gateway_factory, tmp_path)
+	before = await counters(gw, "cardea_send_", ("batch_packets", "batch_errors", "gso_sends", "gso_packets"))
+	await fan_out(gw, SUBSCRIBERS)
+	after = await counters(gw, "cardea_send_", ("batch_packets", "batch_errors", "gso_sends", "gso_packets"))
+	d = {k: after[k] - before[k] for k in after}
+	if d["batch_packets"] == 0 and "io_uring unavailable" in gw.log_text():
+		pytest.skip("io_uring is unavailable here")
+	assert d["batch_packets"] > 0 and d["batch_errors"] == 0, d
+	assert after["gso_sends"] == 0 and after["gso_packets"] == 0, after
 	assert gw.alive(), gw.log_tail(40)
