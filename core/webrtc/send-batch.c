@@ -19,9 +19,18 @@
  * publisher packets to this loop's subscribers, so that packets for one
  * subscriber meet in the same round and can leave as one GSO send; more
  * than this flushes early. */
-#define BATCH_MAX 256
-/* Bytes per slot: an SRTP packet of CARDEA_RTP_PACKET_MAX plus its tag. */
+#define BATCH_MAX 128
+/* Largest datagram batched: an SRTP packet of CARDEA_RTP_PACKET_MAX plus
+ * its tag. */
 #define SLOT_BYTES 1600
+/* The round's datagrams, packed one after the other; a round that would
+ * overflow it flushes early. Keyframe bursts fill it on every loop, so it
+ * is resident memory per loop: 96 KB is what the 64 x 1600-byte slots
+ * before GSO took (a 256 KB arena cost 10-13 KB per subscriber at 1 -> 50
+ * in tests/bench scenario a, against the 0.5x-Janus memory target), and
+ * holds ~80 video datagrams where the slots held 64; 128 entries leave room
+ * for audio-sized ones without the rings and tables growing further. */
+#define ARENA_BYTES (96 * 1024)
 /* One GSO send: at most this many datagrams (the kernel's UDP_MAX_SEGMENTS
  * is 64 before Linux 6.9) and this many payload bytes (one IP datagram). */
 #define GSO_MAX_SEGMENTS 64
@@ -66,14 +75,16 @@ typedef struct send_batch {
 	struct io_uring_cqe *cqes;
 	guint n, n_groups;
 	guint32 round;
+	guint32 arena_used;
+	guint32 off[BATCH_MAX];
 	guint16 len[BATCH_MAX];
 	guint16 next[BATCH_MAX];
 	socklen_t addrlen[BATCH_MAX];
-	struct sockaddr_storage addr[BATCH_MAX];
+	struct sockaddr_in6 addr[BATCH_MAX];     /* or a sockaddr_in: UDP peers only */
 	struct iovec iov[BATCH_MAX];
 	send_group group[BATCH_MAX];
 	group_map_entry map[GROUP_MAP_SIZE];
-	guint8 buf[BATCH_MAX][SLOT_BYTES];
+	guint8 arena[ARENA_BYTES];
 } send_batch;
 
 static guint64 n_flushes, n_packets, n_errors, n_gso_sends, n_gso_packets;
@@ -94,7 +105,7 @@ static void batch_free(gpointer p) {
 		munmap(b->sq_map, b->sq_len);
 	if (b->ring_fd >= 0)
 		close(b->ring_fd);
-	g_free(b);
+	munmap(b, sizeof(*b));
 }
 
 static GPrivate batch_key = G_PRIVATE_INIT(batch_free);
@@ -102,7 +113,13 @@ static GPrivate batch_key = G_PRIVATE_INIT(batch_free);
 static __thread int batch_state;
 
 static send_batch *batch_setup(void) {
-	send_batch *b = g_new0(send_batch, 1);
+	/* Mapped, not calloc'd: zeroed pages that stay unbacked until used
+	 * (a heap calloc may memset all of it). */
+	send_batch *b = mmap(NULL, sizeof(send_batch), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED) {
+		CARDEA_LOG(CARDEA_LOG_WARN, "[send] no memory for a send batch: one sendto per packet");
+		return NULL;
+	}
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
 	b->ring_fd = (int)syscall(__NR_io_uring_setup, BATCH_MAX, &p);
@@ -189,15 +206,17 @@ static gboolean group_fits(const send_batch *b, const send_group *g, const struc
 }
 
 gboolean cardea_send_batch_add(int fd, const struct sockaddr *addr, socklen_t addrlen, const guint8 *buf, gsize len) {
-	if (len == 0 || len > SLOT_BYTES || addrlen > sizeof(struct sockaddr_storage))
+	if (len == 0 || len > SLOT_BYTES || addrlen > sizeof(struct sockaddr_in6))
 		return FALSE;
 	send_batch *b = batch_get();
 	if (b == NULL)
 		return FALSE;
-	if (b->n == BATCH_MAX)
+	if (b->n == BATCH_MAX || b->arena_used + len > ARENA_BYTES)
 		cardea_send_batch_flush();
 	guint i = b->n++;
-	memcpy(b->buf[i], buf, len);
+	b->off[i] = b->arena_used;
+	memcpy(b->arena + b->arena_used, buf, len);
+	b->arena_used += (guint32)len;
 	b->len[i] = (guint16)len;
 	group_map_entry *m = gso_enabled() ? group_slot(b, fd) : NULL;
 	if (m != NULL && m->round == b->round) {
@@ -242,7 +261,7 @@ gboolean cardea_send_batch_add(int fd, const struct sockaddr *addr, socklen_t ad
 static void group_prepare(send_batch *b, send_group *g, struct iovec *iov) {
 	guint i = g->first;
 	for (guint c = 0; c < g->count; c++, i = b->next[i]) {
-		iov[c].iov_base = b->buf[i];
+		iov[c].iov_base = b->arena + b->off[i];
 		iov[c].iov_len = b->len[i];
 	}
 	memset(&g->msg, 0, sizeof(g->msg));
@@ -330,6 +349,7 @@ void cardea_send_batch_flush(void) {
 		__atomic_fetch_add(&n_errors, errors, __ATOMIC_RELAXED);
 	b->n = 0;
 	b->n_groups = 0;
+	b->arena_used = 0;
 	/* Stale map entries are those of an older round; round 0 is never
 	 * current, so a wrap clears them. */
 	if (++b->round == 0) {
