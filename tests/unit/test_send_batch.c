@@ -173,24 +173,30 @@ static void test_mixed_round(void) {
 	g_assert_cmpuint(packets, ==, 5 + 3 + 70 + 2);
 }
 
-static void test_full_round_flushes_early(void) {
-	/* 300 datagrams to one peer: the round flushes at 128 (2 x 64), twice,
-	 * the other 44 go in a third; order holds across them. */
+/* count datagrams of len bytes to one peer, in one go: every one arrives
+ * and they leave in want_sends GSO sends. */
+static void one_peer_round(gsize len, guint count, guint64 want_sends) {
 	send_spec s[MAX_SENDS];
-	guint n = add(s, 0, 0, 0, 100, 300);
+	g_assert_cmpuint(count, <=, MAX_SENDS);
+	guint n = add(s, 0, 0, 0, len, count);
 	guint64 sends = 0, packets = 0;
 	if (!check_round(s, n, &sends, &packets)) {
 		g_test_skip("io_uring unavailable");
 		return;
 	}
-	g_assert_cmpuint(sends, ==, 2 + 2 + 1);
-	g_assert_cmpuint(packets, ==, 300);
+	g_assert_cmpuint(sends, ==, want_sends);
+	g_assert_cmpuint(packets, ==, count);
+}
+
+static void test_full_round_flushes_early(void) {
+	/* 300 datagrams: the round flushes at 128 (2 x 64), twice, the other
+	 * 44 go in a third; order holds across them. */
+	one_peer_round(100, 300, 2 + 2 + 1);
 }
 
 static void test_full_arena_flushes_early(void) {
-	/* 250 x 1200 bytes to one peer: 54 fill a GSO send (65,000-byte cap),
-	 * the 96 KB of packed datagrams flush after 81 (54 + 27): rounds of
-	 * 81, 81, 81 and 7. */
+	/* 250 x 1200 bytes: 54 fill a GSO send (65,000-byte cap), the 96 KB of
+	 * packed datagrams flush after 81 (54 + 27): rounds of 81, 81, 81, 7. */
 	int probe = udp_socket(NULL), have = 0;
 	socklen_t l = sizeof(have);
 	getsockopt(probe, SOL_SOCKET, SO_RCVBUF, &have, &l);
@@ -199,15 +205,7 @@ static void test_full_arena_flushes_early(void) {
 		g_test_skip("receive buffers capped below 2 MB (net.core.rmem_max, not root): 250 datagrams would not fit");
 		return;
 	}
-	send_spec s[MAX_SENDS];
-	guint n = add(s, 0, 0, 0, 1200, 250);
-	guint64 sends = 0, packets = 0;
-	if (!check_round(s, n, &sends, &packets)) {
-		g_test_skip("io_uring unavailable");
-		return;
-	}
-	g_assert_cmpuint(sends, ==, 2 + 2 + 2 + 1);
-	g_assert_cmpuint(packets, ==, 250);
+	one_peer_round(1200, 250, 2 + 2 + 2 + 1);
 }
 
 int main(int argc, char **argv) {
