@@ -46,4 +46,24 @@ cardea_loop *cardea_loop_current(void);
  * the packets need ~400). */
 GSource *cardea_loop_grid_timer_new(guint period_ms);
 
+/* Periodic work of many PCs of one loop, from one source per period.
+ *
+ * Every PeerConnection needs a 1 s report timer and a feedback tick; as a
+ * GSource each, they were two of the five sources per PC that GLib walks
+ * (prepare, check: a ref and unref each) on every wake-up of the loop, which
+ * a PC's packets cause several hundred times a second. A tick is an entry in
+ * a list that one grid timer (above) per context and period runs through, so
+ * a loop with 60 PCs has two timer sources instead of 120.
+ *
+ * Thread: the thread that owns `context` (a loop's own thread), for add and
+ * remove alike; the registry is per thread. fn(data) runs on multiples of
+ * period_ms of the monotonic clock; returning G_SOURCE_REMOVE frees the tick
+ * (do not remove it afterwards). Removing a tick from any tick callback,
+ * its own included, is safe: it does not run again. */
+typedef struct cardea_loop_tick cardea_loop_tick;
+cardea_loop_tick *cardea_loop_tick_add(GMainContext *context, guint period_ms, GSourceFunc fn, gpointer data);
+void cardea_loop_tick_remove(cardea_loop_tick *tick);
+/* Timer sources this thread runs ticks from (tests, diagnostics). */
+guint cardea_loop_tick_sources(void);
+
 #endif

@@ -99,7 +99,7 @@ struct cardea_pc {
 	cardea_ice *ice;
 	cardea_dtls *dtls;
 	GSource *dtls_timer;
-	GSource *rtcp_timer;            /* periodic SR/RR while the transport exists */
+	cardea_loop_tick *rtcp_tick;    /* periodic SR/RR while the transport exists */
 	GSource *teardown;              /* pending deferred teardown (hangup from a callback) */
 	gboolean ice_connected, dtls_connected, up;
 	gint64 last_in_us;              /* last RTP/RTCP that unprotected, 0 none yet (consent, pc.c peer_silent) */

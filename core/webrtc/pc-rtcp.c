@@ -306,12 +306,10 @@ static gboolean tick(gpointer data) {
 /* ---- lifecycle ---- */
 
 void cardea_pc_rtcp_start(cardea_pc *pc) {
-	if (pc->fb.timer)
+	if (pc->fb.tick)
 		return;
 	gint period = setting(&cardea_gw->settings.twcc_period);
-	pc->fb.timer = cardea_loop_grid_timer_new((guint)CLAMP(period, TICK_MIN_MS, TICK_MAX_MS));
-	g_source_set_callback(pc->fb.timer, tick, pc, NULL);
-	g_source_attach(pc->fb.timer, pc->loop->context);
+	pc->fb.tick = cardea_loop_tick_add(pc->loop->context, (guint)CLAMP(period, TICK_MIN_MS, TICK_MAX_MS), tick, pc);
 }
 
 void cardea_pc_rtcp_free(cardea_pc *pc) {
@@ -328,10 +326,7 @@ void cardea_pc_rtcp_free(cardea_pc *pc) {
 }
 
 void cardea_pc_rtcp_stop(cardea_pc *pc) {
-	if (pc->fb.timer) {
-		g_source_destroy(pc->fb.timer);
-		g_source_unref(pc->fb.timer);
-	}
+	cardea_loop_tick_remove(pc->fb.tick);
 	cardea_pc_rtcp_free(pc);
 	/* Counters per m-line stay for handle_info until the next negotiation
 	 * clears pc->media; the transport-wide state goes with the transport. */

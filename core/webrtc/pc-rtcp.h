@@ -84,7 +84,7 @@ typedef struct pc_rtcp_media {
 
 /* Per PeerConnection (loop thread). */
 typedef struct pc_rtcp {
-	GSource *timer;                     /* feedback tick while the transport exists */
+	struct cardea_loop_tick *tick;      /* feedback tick while the transport exists */
 	cardea_twcc_recorder *twcc;         /* owned: incoming transport-wide seqs (NULL: not negotiated) */
 	guint8 twcc_ext_id;                 /* transport-cc / abs-send-time ids of our answer (0: none) */
 	guint8 abs_send_time_ext_id;

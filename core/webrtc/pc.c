@@ -108,11 +108,7 @@ static gboolean teardown_loop(gpointer data) {
 		g_source_unref(pc->dtls_timer);
 		pc->dtls_timer = NULL;
 	}
-	if (pc->rtcp_timer) {
-		g_source_destroy(pc->rtcp_timer);
-		g_source_unref(pc->rtcp_timer);
-		pc->rtcp_timer = NULL;
-	}
+	g_clear_pointer(&pc->rtcp_tick, cardea_loop_tick_remove);
 	cardea_pc_rtcp_stop(pc);
 	cardea_pc_data_teardown(pc);
 	if (pc->dtls) {
@@ -641,9 +637,7 @@ static gboolean create_ice(cardea_pc *pc, gboolean controlling, const char *ufra
 	pc->ice = cardea_ice_new(pc->loop->context, &o, &icb, pc);
 	if (pc->ice == NULL)
 		return FALSE;
-	pc->rtcp_timer = g_timeout_source_new_seconds(1);
-	g_source_set_callback(pc->rtcp_timer, rtcp_timer_cb, pc, NULL);
-	g_source_attach(pc->rtcp_timer, pc->loop->context);
+	pc->rtcp_tick = cardea_loop_tick_add(pc->loop->context, 1000, rtcp_timer_cb, pc);
 	cardea_pc_rtcp_start(pc);
 	return TRUE;
 }

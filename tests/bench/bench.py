@@ -3,6 +3,11 @@
 videoroom on loopback with equivalent settings, driven by cardea-load.
 
     bench.py SCENARIO [N] [SECONDS]       SCENARIO: a b c d all; N "-" = the defaults
+    bench.py --profile [SCENARIO] N SECONDS OUT
+                                          perf record of Cardea alone (SCENARIO a if
+                                          omitted); report in OUT, perf data in OUT.data;
+                                          BENCH_PERF_CALLGRAPH=dwarf for call graphs
+                                          through GLib, libnice and libc
 
 Each (scenario, N) is run REPEAT times per gateway, alternating Janus and
 Cardea (A/B/A/B...) so slow drift on a shared machine hits both; medians are
@@ -200,20 +205,24 @@ def smoke(target, load_args):
 		gw.cleanup()
 
 
-def profile(n, seconds, out):
-	"""perf record -g of Cardea forwarding scenario (a) with N subscribers;
+def profile(scen, n, seconds, out):
+	"""perf record -g of Cardea forwarding scenario `scen` at size N;
 	writes perf's report (self time by symbol) to `out`."""
 	gw = BenchGateway(flavor="cardea", debug_level=2, session_timeout=120,
 		wrapper=["taskset", "-c", GW_CPU] if GW_CPU else [])
 	gw.start()
 	try:
 		load = subprocess.Popen((["taskset", "-c", LOAD_CPU] if LOAD_CPU else []) + [str(LOAD), "--url", gw.ws_url,
-			"--duration", str(seconds + 6), "--ramp", "100"] + SCENARIOS["a"][1](n),
+			"--duration", str(seconds + 6), "--ramp", "100"] + SCENARIOS[scen][1](n),
 			stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 		import time
 		time.sleep(n / 100 + 6)   # joins and warm-up
 		data = gw.dir / "perf.data"
-		subprocess.run(["perf", "record", "-g", "-o", str(data), "-p", str(gw.pid), "--", "sleep", str(seconds)],
+		# BENCH_PERF_CALLGRAPH=dwarf: call graphs through libraries built
+		# without frame pointers (GLib, libnice, libc), at a larger cost.
+		graph = ["--call-graph", os.environ["BENCH_PERF_CALLGRAPH"], "-F", "400"] \
+			if os.environ.get("BENCH_PERF_CALLGRAPH") else ["-g"]
+		subprocess.run(["perf", "record"] + graph + ["-o", str(data), "-p", str(gw.pid), "--", "sleep", str(seconds)],
 			stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
 		load.wait(timeout=120)
 		text = ""
@@ -223,6 +232,8 @@ def profile(n, seconds, out):
 				stderr=subprocess.DEVNULL, text=True)
 			text += rep.stdout
 		Path(out).write_text(text)
+		# Kept beside the report for call graphs (perf report -g -i OUT.data).
+		shutil.copyfile(data, out + ".data")
 		return 0
 	finally:
 		gw.cleanup()
@@ -231,7 +242,9 @@ def profile(n, seconds, out):
 def main():
 	args = sys.argv[1:]
 	if len(args) == 4 and args[0] == "--profile":
-		return profile(int(args[1]), int(args[2]), args[3])
+		return profile("a", int(args[1]), int(args[2]), args[3])
+	if len(args) == 5 and args[0] == "--profile" and args[1] in SCENARIOS:
+		return profile(args[1], int(args[2]), int(args[3]), args[4])
 	if len(args) >= 2 and args[0] == "--smoke":
 		return smoke(args[1], args[2:])
 	if not args or args[0] not in list(SCENARIOS) + ["all"]:

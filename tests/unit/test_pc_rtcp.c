@@ -211,6 +211,104 @@ static void test_tick_grid(void) {
 	g_main_context_unref(ctx);
 }
 
+/* Shared ticks (loop.h): every PC's report and feedback ticks of one period
+ * run from one timer source per context; removal from a callback, of the
+ * tick itself or of another, takes effect at once; the source goes with
+ * the last tick. */
+typedef struct shared_probe {
+	guint fired;
+	guint iteration;
+	gint64 slot;
+	gboolean once;                      /* return G_SOURCE_REMOVE */
+	cardea_loop_tick *self;             /* removes itself after firing twice */
+	cardea_loop_tick **victim;          /* removes this one when it fires */
+} shared_probe;
+
+static gboolean shared_fired(gpointer data) {
+	shared_probe *p = data;
+	gint64 slot = g_get_monotonic_time() / (GRID_PERIOD_MS * 1000);
+	g_assert_cmpint(slot, >, p->slot);
+	p->slot = slot;
+	p->fired++;
+	p->iteration = grid_iteration;
+	if (p->victim && *p->victim) {
+		cardea_loop_tick_remove(*p->victim);
+		*p->victim = NULL;
+	}
+	if (p->self && p->fired == 2)
+		cardea_loop_tick_remove(p->self);
+	return p->once ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+static void test_tick_shared(void) {
+	GMainContext *ctx = g_main_context_new();
+	g_assert_true(g_main_context_acquire(ctx));
+	g_assert_cmpuint(cardea_loop_tick_sources(), ==, 0);
+	shared_probe a = { 0 }, b = { 0 }, once = { .once = TRUE }, selfish = { 0 }, killer = { 0 }, victim = { 0 },
+		other = { 0 };
+	cardea_loop_tick *ta = cardea_loop_tick_add(ctx, GRID_PERIOD_MS, shared_fired, &a);
+	cardea_loop_tick_add(ctx, GRID_PERIOD_MS, shared_fired, &once);
+	/* The killer comes before its victim in the list, the victim is
+	 * removed in the same round before it runs. */
+	cardea_loop_tick *tv = NULL;
+	killer.victim = &tv;
+	cardea_loop_tick_add(ctx, GRID_PERIOD_MS, shared_fired, &killer);
+	tv = cardea_loop_tick_add(ctx, GRID_PERIOD_MS, shared_fired, &victim);
+	selfish.self = cardea_loop_tick_add(ctx, GRID_PERIOD_MS, shared_fired, &selfish);
+	g_usleep(7 * 1000);   /* another phase, as PCs created at other times */
+	cardea_loop_tick *tb = cardea_loop_tick_add(ctx, GRID_PERIOD_MS, shared_fired, &b);
+	/* One source for the period, another for another period. */
+	g_assert_cmpuint(cardea_loop_tick_sources(), ==, 1);
+	cardea_loop_tick *to = cardea_loop_tick_add(ctx, GRID_PERIOD_MS * 3, shared_fired, &other);
+	g_assert_cmpuint(cardea_loop_tick_sources(), ==, 2);
+	guint together = 0;
+	while (a.fired < 6) {
+		guint before = a.fired + b.fired;
+		grid_iteration++;
+		g_main_context_iteration(ctx, TRUE);
+		if (a.fired + b.fired > before) {
+			/* Ticks of one period fire in one iteration, whenever added. */
+			g_assert_cmpuint(a.iteration, ==, grid_iteration);
+			g_assert_cmpuint(b.iteration, ==, grid_iteration);
+			g_assert_cmpint(a.slot, ==, b.slot);
+			together++;
+		}
+	}
+	g_assert_cmpuint(together, ==, 6);
+	g_assert_cmpuint(b.fired, ==, 6);
+	g_assert_cmpuint(once.fired, ==, 1);
+	g_assert_cmpuint(killer.fired, ==, 6);
+	g_assert_cmpuint(victim.fired, ==, 0);
+	g_assert_null(tv);
+	g_assert_cmpuint(selfish.fired, ==, 2);
+	/* 6 periods of 20 ms are 2 of 60 ms, give or take one. */
+	g_assert_cmpuint(other.fired, >=, 1);
+	g_assert_cmpuint(other.fired, <=, 3);
+	/* Removing the last tick of a period takes its source away. */
+	cardea_loop_tick_remove(to);
+	g_assert_cmpuint(cardea_loop_tick_sources(), ==, 1);
+	cardea_loop_tick_remove(ta);
+	g_assert_cmpuint(cardea_loop_tick_sources(), ==, 1);
+	/* The killer is left: a round removes nothing else. */
+	cardea_loop_tick_remove(tb);
+	guint killer_before = killer.fired;
+	while (killer.fired == killer_before)
+		g_main_context_iteration(ctx, TRUE);
+	g_assert_cmpuint(a.fired, ==, 6);
+	g_assert_cmpuint(b.fired, ==, 6);
+	/* A tick whose callback says G_SOURCE_REMOVE as the group's last one:
+	 * the group's source goes at the end of that round. */
+	killer.once = TRUE;
+	killer_before = killer.fired;
+	while (killer.fired == killer_before)
+		g_main_context_iteration(ctx, TRUE);
+	g_assert_cmpuint(cardea_loop_tick_sources(), ==, 0);
+	while (g_main_context_iteration(ctx, FALSE))
+		;
+	g_main_context_release(ctx);
+	g_main_context_unref(ctx);
+}
+
 int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/pc-rtcp/answer/video", test_answer_video);
@@ -219,5 +317,6 @@ int main(int argc, char **argv) {
 	g_test_add_func("/pc-rtcp/answer/audio", test_answer_audio);
 	g_test_add_func("/pc-rtcp/tracker-wants", test_tracker_wants);
 	g_test_add_func("/pc-rtcp/tick-grid", test_tick_grid);
+	g_test_add_func("/pc-rtcp/tick-shared", test_tick_shared);
 	return g_test_run();
 }

@@ -1,0 +1,108 @@
+/* core/webrtc/loop.c on a real media loop thread: the once-a-second pass
+ * marks the sources attached to the loop recursive (so GLib stops taking
+ * a dispatching source's fds out of the poll set and putting them back,
+ * two eventfd writes per dispatch), and a socket source marked that way
+ * still dispatches every datagram. */
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <glib.h>
+#include <glib-unix.h>
+#include "webrtc/loop.h"
+
+typedef struct fd_probe {
+	GSource *source;        /* attached to the loop by attach_on_loop */
+	int fd;
+	guint reads;            /* datagrams read on the loop thread */
+	GMutex lock;
+	GCond cond;
+} fd_probe;
+
+static gboolean on_readable(gint fd, GIOCondition cond, gpointer data) {
+	fd_probe *p = data;
+	char buf[64];
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+		g_mutex_lock(&p->lock);
+		p->reads++;
+		g_cond_signal(&p->cond);
+		g_mutex_unlock(&p->lock);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean attach_on_loop(gpointer data) {
+	fd_probe *p = data;
+	p->source = g_unix_fd_source_new(p->fd, G_IO_IN);
+	g_source_set_callback(p->source, G_SOURCE_FUNC(on_readable), p, NULL);
+	g_source_attach(p->source, g_main_context_get_thread_default());
+	g_mutex_lock(&p->lock);
+	g_cond_signal(&p->cond);
+	g_mutex_unlock(&p->lock);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean detach_on_loop(gpointer data) {
+	fd_probe *p = data;
+	g_source_destroy(p->source);
+	g_mutex_lock(&p->lock);
+	g_clear_pointer(&p->source, g_source_unref);
+	g_cond_signal(&p->cond);
+	g_mutex_unlock(&p->lock);
+	return G_SOURCE_REMOVE;
+}
+
+/* Waits (at most 5 s) for reads to reach `n`. */
+static gboolean wait_reads(fd_probe *p, guint n) {
+	gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	g_mutex_lock(&p->lock);
+	while (p->reads < n && g_cond_wait_until(&p->cond, &p->lock, deadline))
+		;
+	gboolean ok = p->reads >= n;
+	g_mutex_unlock(&p->lock);
+	return ok;
+}
+
+static void test_sweep_marks_sources(void) {
+	int pair[2];
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM, 0, pair), ==, 0);
+	fd_probe p = { .fd = pair[1] };
+	g_mutex_init(&p.lock);
+	g_cond_init(&p.cond);
+	cardea_loop *loop = cardea_loop_acquire(0);
+	g_mutex_lock(&p.lock);
+	cardea_loop_invoke(loop, attach_on_loop, &p, NULL);
+	while (p.source == NULL)
+		g_cond_wait(&p.cond, &p.lock);
+	g_mutex_unlock(&p.lock);
+	/* Before the next pass the source is as GLib made it. */
+	g_assert_cmpint(send(pair[0], "x", 1, 0), ==, 1);
+	g_assert_true(wait_reads(&p, 1));
+	/* The pass runs on whole seconds of the monotonic clock. */
+	gint64 deadline = g_get_monotonic_time() + 3 * G_USEC_PER_SEC;
+	while (!g_source_get_can_recurse(p.source) && g_get_monotonic_time() < deadline)
+		g_usleep(20 * 1000);
+	g_assert_true(g_source_get_can_recurse(p.source));
+	/* Marked, it still dispatches each datagram. */
+	for (int i = 0; i < 50; i++)
+		g_assert_cmpint(send(pair[0], "y", 1, 0), ==, 1);
+	g_assert_true(wait_reads(&p, 51));
+	g_mutex_lock(&p.lock);
+	cardea_loop_invoke(loop, detach_on_loop, &p, NULL);
+	while (p.source != NULL)
+		g_cond_wait(&p.cond, &p.lock);
+	g_mutex_unlock(&p.lock);
+	cardea_loop_release(loop);
+	close(pair[0]);
+	close(pair[1]);
+	g_mutex_clear(&p.lock);
+	g_cond_clear(&p.cond);
+}
+
+int main(int argc, char **argv) {
+	g_test_init(&argc, &argv, NULL);
+	cardea_loops_start(1);
+	g_test_add_func("/loop/sweep-marks-sources", test_sweep_marks_sources);
+	int r = g_test_run();
+	cardea_loops_stop();
+	return r;
+}
