@@ -47,7 +47,7 @@ typedef struct cardea_settings {
 	gint slowlink_threshold;     /* default 0 */
 	gint twcc_period;            /* default 200 ms */
 	gint min_nack_queue;         /* default 200 ms */
-	gint event_loops;            /* media.event_loops; 0 = one per core */
+	gint event_loops;            /* media.event_loops; 0 = one per CPU we may run on */
 	gint max_peerconnections;    /* media.max_peerconnections: live PCs core-wide, 0 = unlimited (default) */
 	gint max_mlines;             /* media.max_mlines: m-lines in a client SDP, 1..16, default 16 */
 	/* nat */

@@ -20,8 +20,14 @@ typedef struct cardea_loop {
 	struct cardea_relay_ring *relay;  /* owned: packets other threads relay to this loop's PCs (relay.h) */
 } cardea_loop;
 
-/* Starts `count` loops (0 = one per CPU core). Main thread, once. */
+/* Most loops (media.event_loops' upper bound). */
+#define CARDEA_LOOPS_MAX 64
+
+/* Starts `count` loops (0 = cardea_loops_default_count()). Main thread, once. */
 void cardea_loops_start(int count);
+/* One per CPU the calling thread may run on (its affinity mask), at most
+ * CARDEA_LOOPS_MAX. */
+int cardea_loops_default_count(void);
 /* Stops and joins every loop; sources still attached are destroyed. */
 void cardea_loops_stop(void);
 int cardea_loops_count(void);

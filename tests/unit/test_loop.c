@@ -2,7 +2,9 @@
  * marks the sources attached to the loop recursive (so GLib stops taking
  * a dispatching source's fds out of the poll set and putting them back,
  * two eventfd writes per dispatch), and a socket source marked that way
- * still dispatches every datagram. */
+ * still dispatches every datagram. Also: how many loops event_loops = 0
+ * starts. */
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -98,10 +100,30 @@ static void test_sweep_marks_sources(void) {
 	g_cond_clear(&p.cond);
 }
 
+/* event_loops = 0 follows the CPUs the process may run on, not the
+ * machine's: confined to one CPU, one loop. */
+static void test_default_count_follows_affinity(void) {
+	cpu_set_t all, one;
+	g_assert_cmpint(sched_getaffinity(0, sizeof(all), &all), ==, 0);
+	g_assert_cmpint(cardea_loops_default_count(), ==, MIN(CPU_COUNT(&all), CARDEA_LOOPS_MAX));
+	int first = 0;
+	while (!CPU_ISSET(first, &all))
+		first++;
+	CPU_ZERO(&one);
+	CPU_SET(first, &one);
+	g_assert_cmpint(sched_setaffinity(0, sizeof(one), &one), ==, 0);
+	int confined = cardea_loops_default_count();
+	g_assert_cmpint(sched_setaffinity(0, sizeof(all), &all), ==, 0);
+	g_assert_cmpint(confined, ==, 1);
+	if (CPU_COUNT(&all) == 1)
+		g_test_message("one CPU only: the confined count equals the whole count here");
+}
+
 int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
 	cardea_loops_start(1);
 	g_test_add_func("/loop/sweep-marks-sources", test_sweep_marks_sources);
+	g_test_add_func("/loop/default-count-follows-affinity", test_default_count_follows_affinity);
 	int r = g_test_run();
 	cardea_loops_stop();
 	return r;
