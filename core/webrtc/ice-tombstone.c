@@ -23,6 +23,7 @@
 #include <glib-unix.h>
 #include <stun/stunagent.h>
 #include "ice-tombstone.h"
+#include "loop.h"
 #include "cardea/module.h"
 
 struct cardea_ice_tombstone {
@@ -99,6 +100,7 @@ cardea_ice_tombstone *cardea_ice_tombstone_new(GMainContext *context, int fd, co
 	t->timer = g_timeout_source_new(ms);
 	g_source_set_callback(t->timer, on_expired, t, NULL);
 	g_source_attach(t->timer, context);
+	cardea_loop_poll_resync();
 	return t;
 }
 
@@ -116,4 +118,5 @@ void cardea_ice_tombstone_free(cardea_ice_tombstone *t) {
 	close(t->fd);
 	g_free(t->pwd);
 	g_free(t);
+	cardea_loop_poll_resync();
 }

@@ -11,6 +11,7 @@
 #include "ice.h"
 #include "webrtc/send-batch.h"
 #include "ice-tombstone.h"
+#include "loop.h"
 #include "cardea/module.h"
 
 struct cardea_ice {
@@ -388,6 +389,7 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	g_signal_connect(ice->agent, "new-selected-pair-full", G_CALLBACK(on_selected_pair), ice);
 	nice_agent_attach_recv(ice->agent, ice->stream_id, 1, context, on_receive, ice);
 	refresh_credentials(ice);
+	cardea_loop_poll_resync();
 	return ice;
 }
 
@@ -417,6 +419,7 @@ void cardea_ice_free(cardea_ice *ice) {
 	g_free(ice->selected);
 	free_settings(ice);
 	g_free(ice);
+	cardea_loop_poll_resync();
 }
 
 const char *cardea_ice_local_ufrag(const cardea_ice *ice) {
@@ -429,6 +432,7 @@ const char *cardea_ice_local_pwd(const cardea_ice *ice) {
 
 gboolean cardea_ice_gather(cardea_ice *ice) {
 	ice->gathering = TRUE;
+	cardea_loop_poll_resync();
 	if (!nice_agent_gather_candidates(ice->agent, ice->stream_id)) {
 		ice->gathering = FALSE;
 		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] gathering failed to start (no usable local address?)");
@@ -543,6 +547,7 @@ static gboolean replace_stream(cardea_ice *ice, const char *ufrag, const char *p
 	refresh_credentials(ice);
 	/* Not cardea_ice_gather: a failure here is not an error yet (below). */
 	ice->gathering = ok && nice_agent_gather_candidates(ice->agent, ice->stream_id);
+	cardea_loop_poll_resync();
 	return ice->gathering;
 }
 
@@ -612,6 +617,7 @@ gboolean cardea_ice_restart_new_ports(cardea_ice *ice, const char *ufrag, const 
 	}
 	if (!ok)
 		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] restart failed (no usable local address or port?)");
+	cardea_loop_poll_resync();
 	return ok;
 }
 

@@ -41,6 +41,7 @@ static gpointer loop_thread(gpointer data) {
 	cardea_loop *l = data;
 	current_loop = l;
 	g_main_context_push_thread_default(l->context);
+	cardea_loop_poll_install(l->context);
 	GSource *sweep = cardea_loop_grid_timer_new(1000);
 	g_source_set_name(sweep, "source-sweep");
 	g_source_set_callback(sweep, sweep_sources, l, NULL);
@@ -49,6 +50,7 @@ static gpointer loop_thread(gpointer data) {
 	g_main_loop_run(l->loop);
 	/* Relay batches this thread still holds for other loops (relay.h). */
 	cardea_relay_thread_flush();
+	cardea_loop_poll_free();
 	g_main_context_pop_thread_default(l->context);
 	current_loop = NULL;
 	return NULL;

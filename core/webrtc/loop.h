@@ -20,6 +20,18 @@ typedef struct cardea_loop {
 	struct cardea_relay_ring *relay;  /* owned: packets other threads relay to this loop's PCs (relay.h) */
 } cardea_loop;
 
+/* loop-poll.c: the loops poll their fds through epoll (CARDEA_LOOP_EPOLL=0
+ * in the environment: GLib's poll()). Install before the loop runs; free on
+ * the loop's thread when it has stopped. */
+void cardea_loop_poll_install(GMainContext *context);
+void cardea_loop_poll_free(void);
+/* Sockets may have been closed and others opened with the same numbers:
+ * the calling loop registers every fd again at its next poll. Call after
+ * creating or closing sockets on a loop thread (a no-op elsewhere). */
+void cardea_loop_poll_resync(void);
+/* The full re-registration's period (1000 ms); tests change it. */
+void cardea_loop_poll_set_resync_ms(guint ms);
+
 /* Most loops (media.event_loops' upper bound). */
 #define CARDEA_LOOPS_MAX 64
 

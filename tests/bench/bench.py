@@ -23,7 +23,8 @@ BENCH_REPEAT (3), BENCH_GW_CPU / BENCH_LOAD_CPU (taskset CPU lists, default
 pinned), BENCH_LOAD_THREADS (cardea-load worker threads, 2), BENCH_JSON
 (a file to write every run's figures to), BENCH_TARGETS ("janus cardea";
 also "cardea-nobatch": Cardea with CARDEA_SEND_BATCH=0, "cardea-nogso": with
-CARDEA_SEND_GSO=0 (rounds, but one datagram per send), and "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
+CARDEA_SEND_GSO=0 (rounds, but one datagram per send), "cardea-poll": with
+CARDEA_LOOP_EPOLL=0 (the media loops poll with GLib's poll()), and "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
 protect and nice_agent_send, set through the gateway's environment only, for
 A/B runs of the same build; and "cardea-base": Cardea installed under
 BENCH_BASE_PREFIX, e.g. a copy of an earlier `make install`, for A/B runs
@@ -59,6 +60,7 @@ TARGET_ENV = {
 	"cardea-old": {"CARDEA_SRTP_LIBSRTP": "1", "CARDEA_ICE_NICE_SEND": "1"},
 	"cardea-nobatch": {"CARDEA_SEND_BATCH": "0"},   # one sendto per packet (send-batch.h)
 	"cardea-nogso": {"CARDEA_SEND_GSO": "0"},       # io_uring rounds, one datagram per send
+	"cardea-poll": {"CARDEA_LOOP_EPOLL": "0"},      # media loops poll with GLib's poll(), not epoll
 }
 
 # name: (default Ns, cardea-load arguments for N, what it is)
