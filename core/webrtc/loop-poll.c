@@ -8,9 +8,9 @@
  * does, and a wake-up costs what is ready.
  *
  * What epoll cannot see from the array: an fd closed and a new one opened
- * with the same number between two polls, at the same place in the array.
- * The kernel drops a closed file's registration, the array looks the same,
- * and the new socket would never wake the loop. So the whole set is
+ * with the same number between two polls. The kernel drops a closed file's
+ * registration, the array still holds that number, and the new socket
+ * would never wake the loop. So the whole set is
  * registered again when the loop's own code creates or frees an ICE agent
  * (cardea_loop_poll_resync()), and once a second for closes inside libnice:
  * at worst such a socket is read a second late.
@@ -94,8 +94,8 @@ static void sync_set(poll_state *s, const GPollFD *fds, guint nfds, gboolean ful
 			sl->want = 0;
 			sl->first = -1;
 		}
-	if (nfds > s->n_alloc) {
-		s->n_alloc = MAX(nfds, s->n_alloc * 2);
+	if (nfds > s->n_alloc || s->n_alloc == 0) {
+		s->n_alloc = MAX(MAX(nfds, 1), s->n_alloc * 2);
 		s->last = g_renew(GPollFD, s->last, s->n_alloc);
 		s->next = g_renew(gint, s->next, s->n_alloc);
 		s->events = g_renew(struct epoll_event, s->events, s->n_alloc);
