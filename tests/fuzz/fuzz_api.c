@@ -28,6 +28,7 @@
 #include "tokens.h"
 
 #define REPLY_TIMEOUT_US (30 * G_USEC_PER_SEC)
+#define REPLY_SLICE_US (100 * 1000)
 
 static cardea_transport fake;
 static cardea_loaded_module *fake_module;
@@ -105,13 +106,20 @@ static json_t *request(cardea_transport_session *ts, gboolean admin, gboolean st
 	if (streaming)
 		return NULL;
 	g_mutex_lock(&lock);
-	gint64 deadline = g_get_monotonic_time() + REPLY_TIMEOUT_US;
-	while (reply == NULL)
-		if (!g_cond_wait_until(&cond, &lock, deadline)) {
+	/* Counted in slices, each worth at most twice its length: a process
+	 * held with SIGSTOP (to lend the machine to something else) must not
+	 * take the stopped time for a reply that never came. */
+	gint64 waited = 0;
+	while (reply == NULL) {
+		gint64 t0 = g_get_monotonic_time();
+		g_cond_wait_until(&cond, &lock, t0 + REPLY_SLICE_US);
+		waited += MIN(g_get_monotonic_time() - t0, 2 * REPLY_SLICE_US);
+		if (reply == NULL && waited >= REPLY_TIMEOUT_US) {
 			fprintf(stderr, "fuzz_api: no reply in %d s to: %.*s\n", (int)(REPLY_TIMEOUT_US / G_USEC_PER_SEC),
 				(int)len, text);
 			abort();
 		}
+	}
 	json_t *r = reply;
 	reply = NULL;
 	waiting = NULL;
