@@ -3,6 +3,8 @@
  * address filtering, and a peer that never answers. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <glib.h>
 #include "webrtc/ice.h"
 
@@ -61,6 +63,21 @@ static void peer_clear(peer *p) {
 	g_byte_array_free(p->received, TRUE);
 }
 
+/* Datagram sockets of this process whose IP_MTU_DISCOVER mode is `mode`. */
+static guint sockets_with_pmtudisc(int mode) {
+	guint n = 0;
+	for (int fd = 3; fd < 1024; fd++) {
+		int type = 0, v = -1;
+		socklen_t l = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0 || type != SOCK_DGRAM)
+			continue;
+		l = sizeof(v);
+		if (getsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, &l) == 0 && v == mode)
+			n++;
+	}
+	return n;
+}
+
 static gboolean wait_for(GMainContext *ctx, gboolean (*done)(peer *, peer *), peer *a, peer *b, int ms) {
 	gint64 end = g_get_monotonic_time() + ms * 1000;
 	while (!done(a, b) && g_get_monotonic_time() < end)
@@ -108,9 +125,13 @@ static void test_connect_and_send(void) {
 	g_assert_cmpuint(a.candidates->len, >=, 1);
 	g_assert_nonnull(strstr(g_ptr_array_index(a.candidates, 0), "127.0.0.1"));
 
+	/* The selected socket gets DF (IP ID 0 instead of the kernel's hashed
+	 * ID table) when the first packet goes out on it, not before. */
+	g_assert_cmpuint(sockets_with_pmtudisc(IP_PMTUDISC_PROBE), ==, 0);
 	g_assert_cmpint(cardea_ice_send(a.ice, (const guint8 *)"hello from a", 12), ==, 12);
 	g_assert_cmpint(cardea_ice_send(b.ice, (const guint8 *)"hello from b", 12), ==, 12);
 	g_assert_true(wait_for(ctx, both_received, &a, &b, 5000));
+	g_assert_cmpuint(sockets_with_pmtudisc(IP_PMTUDISC_PROBE), ==, 2);
 	g_assert_cmpmem(b.received->data, b.received->len, "hello from a", 12);
 	g_assert_cmpmem(a.received->data, a.received->len, "hello from b", 12);
 
@@ -162,6 +183,31 @@ static void test_bad_input(void) {
 
 /* ICE restart with chosen credentials: both sides restart, exchange the new
  * credentials and candidates, and datagrams flow again. */
+/* CARDEA_ICE_DF=0 (the A/B benchmarks' baseline) leaves the socket as
+ * libnice made it. */
+static void test_dont_fragment_off(void) {
+	GMainContext *ctx = g_main_context_new();
+	g_main_context_push_thread_default(ctx);
+	g_setenv("CARDEA_ICE_DF", "0", TRUE);
+	char **addrs = loopback_only();
+	peer a, b;
+	peer_init(&a, ctx, TRUE, addrs);
+	peer_init(&b, ctx, FALSE, addrs);
+	a.other = &b;
+	b.other = &a;
+	connect_pair(ctx, &a, &b);
+	g_assert_cmpint(cardea_ice_send(a.ice, (const guint8 *)"a", 1), ==, 1);
+	g_assert_cmpint(cardea_ice_send(b.ice, (const guint8 *)"b", 1), ==, 1);
+	g_assert_true(wait_for(ctx, both_received, &a, &b, 5000));
+	g_assert_cmpuint(sockets_with_pmtudisc(IP_PMTUDISC_PROBE), ==, 0);
+	g_unsetenv("CARDEA_ICE_DF");
+	peer_clear(&a);
+	peer_clear(&b);
+	g_strfreev(addrs);
+	g_main_context_pop_thread_default(ctx);
+	g_main_context_unref(ctx);
+}
+
 static void test_restart(void) {
 	GMainContext *ctx = g_main_context_new();
 	g_main_context_push_thread_default(ctx);
@@ -279,6 +325,7 @@ int main(int argc, char *argv[]) {
 	g_test_add_func("/ice/bad-input", test_bad_input);
 	g_test_add_func("/ice/address-filters", test_address_filters);
 	g_test_add_func("/ice/restart", test_restart);
+	g_test_add_func("/ice/dont-fragment-off", test_dont_fragment_off);
 	g_test_add_func("/ice/public-ips", test_public_ips);
 	g_test_add_func("/ice/random-credentials", test_random_credentials);
 	return g_test_run();
