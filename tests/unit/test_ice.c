@@ -63,6 +63,23 @@ static void peer_clear(peer *p) {
 	g_byte_array_free(p->received, TRUE);
 }
 
+/* a (controlling) and b, each trickling its candidates to the other. */
+static void peers_init(peer *a, peer *b, GMainContext *ctx, char **addresses) {
+	peer_init(a, ctx, TRUE, addresses);
+	peer_init(b, ctx, FALSE, addresses);
+	a->other = b;
+	b->other = a;
+}
+
+/* Frees both peers, the address list and the test's context. */
+static void peers_clear(peer *a, peer *b, char **addresses, GMainContext *ctx) {
+	peer_clear(a);
+	peer_clear(b);
+	g_strfreev(addresses);
+	g_main_context_pop_thread_default(ctx);
+	g_main_context_unref(ctx);
+}
+
 /* Datagram sockets of this process whose IP_MTU_DISCOVER mode is `mode`. */
 static guint sockets_with_pmtudisc(int mode) {
 	guint n = 0;
@@ -115,10 +132,7 @@ static void test_connect_and_send(void) {
 	char **addrs = loopback_only();
 	g_assert_cmpstr(addrs[0], ==, "127.0.0.1");
 	peer a, b;
-	peer_init(&a, ctx, TRUE, addrs);
-	peer_init(&b, ctx, FALSE, addrs);
-	a.other = &b;
-	b.other = &a;
+	peers_init(&a, &b, ctx, addrs);
 	/* Not connected yet: sending fails instead of queueing. */
 	g_assert_cmpint(cardea_ice_send(a.ice, (const guint8 *)"x", 1), ==, -1);
 	connect_pair(ctx, &a, &b);
@@ -147,11 +161,7 @@ static void test_connect_and_send(void) {
 	g_assert_cmpstr(old_ufrag, !=, cardea_ice_local_ufrag(a.ice));
 	g_free(old_ufrag);
 
-	peer_clear(&a);
-	peer_clear(&b);
-	g_strfreev(addrs);
-	g_main_context_pop_thread_default(ctx);
-	g_main_context_unref(ctx);
+	peers_clear(&a, &b, addrs, ctx);
 }
 
 static void test_bad_input(void) {
@@ -191,21 +201,14 @@ static void test_dont_fragment_off(void) {
 	g_setenv("CARDEA_ICE_DF", "0", TRUE);
 	char **addrs = loopback_only();
 	peer a, b;
-	peer_init(&a, ctx, TRUE, addrs);
-	peer_init(&b, ctx, FALSE, addrs);
-	a.other = &b;
-	b.other = &a;
+	peers_init(&a, &b, ctx, addrs);
 	connect_pair(ctx, &a, &b);
 	g_assert_cmpint(cardea_ice_send(a.ice, (const guint8 *)"a", 1), ==, 1);
 	g_assert_cmpint(cardea_ice_send(b.ice, (const guint8 *)"b", 1), ==, 1);
 	g_assert_true(wait_for(ctx, both_received, &a, &b, 5000));
 	g_assert_cmpuint(sockets_with_pmtudisc(IP_PMTUDISC_PROBE), ==, 0);
 	g_unsetenv("CARDEA_ICE_DF");
-	peer_clear(&a);
-	peer_clear(&b);
-	g_strfreev(addrs);
-	g_main_context_pop_thread_default(ctx);
-	g_main_context_unref(ctx);
+	peers_clear(&a, &b, addrs, ctx);
 }
 
 static void test_restart(void) {
@@ -213,10 +216,7 @@ static void test_restart(void) {
 	g_main_context_push_thread_default(ctx);
 	char **addrs = loopback_only();
 	peer a, b;
-	peer_init(&a, ctx, TRUE, addrs);
-	peer_init(&b, ctx, FALSE, addrs);
-	a.other = &b;
-	b.other = &a;
+	peers_init(&a, &b, ctx, addrs);
 	connect_pair(ctx, &a, &b);
 	g_assert_true(cardea_ice_restart(b.ice, "rstB", "0123456789abcdefghij+/")); /* 22 chars: the minimum */
 	g_assert_cmpstr(cardea_ice_local_ufrag(b.ice), ==, "rstB");
@@ -239,11 +239,7 @@ static void test_restart(void) {
 	json_t *info = cardea_ice_info(b.ice);
 	g_assert_cmpint(json_integer_value(json_object_get(info, "restarts")), ==, 1);
 	json_decref(info);
-	peer_clear(&a);
-	peer_clear(&b);
-	g_strfreev(addrs);
-	g_main_context_pop_thread_default(ctx);
-	g_main_context_unref(ctx);
+	peers_clear(&a, &b, addrs, ctx);
 }
 
 static gboolean gathered(peer *a, peer *b) {
