@@ -61,11 +61,11 @@ static void direct_reset(cardea_ice *ice) {
 /* IPv4 media on the direct socket goes out with DF set, so the kernel
  * writes IP ID 0 (RFC 6864: the ID of an atomic datagram means nothing)
  * instead of drawing one from its shared, hashed ID table for every
- * datagram of an unconnected socket (`__ip_select_ident`: 2.8% of the
- * gateway's CPU in scenario c, 1.2% in a). PROBE sets DF but ignores learned
- * path MTUs, so an ICMP "fragmentation needed" cannot make the socket
- * refuse later sends; a datagram larger than the outgoing link's MTU, which
- * was fragmented before, is refused (counted as a failed send) instead.
+ * datagram of an unconnected socket (`__ip_select_ident`: 1.2% of the
+ * gateway's CPU in scenario c and in a N=50). PROBE sets DF but ignores
+ * learned path MTUs, so an ICMP "fragmentation needed" cannot make the
+ * socket refuse later sends; a datagram larger than the outgoing link's
+ * MTU, which was fragmented before, now fails to send instead.
  * WebRTC peers keep RTP and SCTP packets near 1,200 bytes for that reason.
  * CARDEA_ICE_DF=0 leaves the socket alone (A/B benchmarks). */
 static void direct_set_dont_fragment(GSocket *sock) {

@@ -191,8 +191,6 @@ static void test_bad_input(void) {
 	g_main_context_unref(ctx);
 }
 
-/* ICE restart with chosen credentials: both sides restart, exchange the new
- * credentials and candidates, and datagrams flow again. */
 /* CARDEA_ICE_DF=0 (the A/B benchmarks' baseline) leaves the socket as
  * libnice made it. */
 static void test_dont_fragment_off(void) {
@@ -211,6 +209,8 @@ static void test_dont_fragment_off(void) {
 	peers_clear(&a, &b, addrs, ctx);
 }
 
+/* ICE restart with chosen credentials: both sides restart, exchange the new
+ * credentials and candidates, and datagrams flow again. */
 static void test_restart(void) {
 	GMainContext *ctx = g_main_context_new();
 	g_main_context_push_thread_default(ctx);
