@@ -35,6 +35,10 @@
  * cardea_pc_rtcp_answer_mline() and copied onto the loop by
  * cardea_pc_rtcp_apply_local(); the rest is loop state. */
 typedef struct pc_rtcp_media {
+	/* Touched by every packet relayed to the peer (first: see pc_media). */
+	cardea_rtx_buffer *history;         /* owned: what we sent, for NACKs (NULL: no nack or not sending) */
+	guint16 newest_seq_out;             /* highest RTP seq sent (history kept) */
+	gboolean have_seq_out;
 	/* negotiated (what our answer says) */
 	gboolean nack, pli, fir, remb, twcc;
 	guint8 rtx_pt[PC_RTCP_MAX_RTX];     /* rtx PT ... */
@@ -44,7 +48,6 @@ typedef struct pc_rtcp_media {
 	guint8 twcc_ext_id, abs_send_time_ext_id;
 	/* loop state */
 	cardea_nack_tracker *tracker;       /* owned: gaps in what the peer sends (NULL: not receiving) */
-	cardea_rtx_buffer *history;         /* owned: what we sent, for NACKs (NULL: no nack or not sending) */
 	cardea_rtx_stream rtx_out;
 	cardea_keyframe_limiter kf;         /* PLI/FIR we send */
 	gboolean kf_init;
@@ -77,8 +80,6 @@ typedef struct pc_rtcp_media {
 	guint16 episode_nacked[64];              /* the episode's last NACKed seqs (a ring) */
 	guint episode_n_nacked;                  /* seqs written to it in this episode */
 	guint64 loss_episode_resends;            /* packets resent once more as a heavy episode ended */
-	guint16 newest_seq_out;                  /* highest RTP seq sent (history kept) */
-	gboolean have_seq_out;
 	guint64 loss_episode_kf_requests;        /* such requests made */
 } pc_rtcp_media;
 

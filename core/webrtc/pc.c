@@ -2,7 +2,7 @@
  *
  * Packet path, all on the PC's loop thread: ICE receive -> classify (RFC
  * 7983) -> DTLS, or SRTP unprotect -> RTP parse -> m-line lookup -> plugin
- * incoming_rtp -> (plugin) relay_rtp -> copy into the PC's scratch buffer ->
+ * incoming_rtp -> (plugin) relay_rtp -> copy into the thread's send buffer ->
  * SSRC rewrite -> SRTP protect -> ICE send. Nothing is allocated per packet.
  */
 #include "webrtc/pc-priv.h"
