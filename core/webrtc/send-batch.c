@@ -52,6 +52,7 @@ typedef struct send_group {
 	guint16 seg_size;
 	guint32 bytes;
 	gboolean closed;
+	gboolean sendto;         /* submitted as IORING_OP_SEND with an address */
 	struct msghdr msg;
 	union {
 		char buf[CMSG_SPACE(sizeof(guint16))];
@@ -87,10 +88,20 @@ typedef struct send_batch {
 	guint8 arena[ARENA_BYTES];
 } send_batch;
 
-static guint64 n_flushes, n_packets, n_errors, n_gso_sends, n_gso_packets;
+static guint64 n_flushes, n_packets, n_errors, n_gso_sends, n_gso_packets, n_sendtos;
 /* GSO off: CARDEA_SEND_GSO=0, or after the kernel refused a GSO send (a
  * route whose device cannot checksum UDP gives EIO). Any thread. */
 static gint gso_off = -1;    /* -1: not decided yet */
+/* A lone datagram goes as IORING_OP_SEND with its address (sendto) rather
+ * than SENDMSG: the kernel then copies no msghdr and no iovec array from
+ * user memory for it. Linux 6.0 added the address to OP_SEND; we take it
+ * where the ring reports a feature of 6.3 (registered ring fds), and stop
+ * for the process if the kernel refuses one (EINVAL). 1 on, 0 off, -1 not
+ * decided yet. Any thread. */
+static gint sendto_on = -1;
+#ifndef IORING_FEAT_REG_REG_RING
+#define IORING_FEAT_REG_REG_RING (1U << 13)
+#endif
 
 static void batch_free(gpointer p) {
 	send_batch *b = p;
@@ -156,6 +167,9 @@ static send_batch *batch_setup(void) {
 	b->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
 	b->sqes = b->sqe_map;
 	b->round = 1;
+	if (g_atomic_int_get(&sendto_on) < 0)
+		g_atomic_int_compare_and_exchange(&sendto_on, -1,
+			(p.features & IORING_FEAT_REG_REG_RING) && g_strcmp0(g_getenv("CARDEA_SEND_SENDTO"), "0") != 0);
 	return b;
 }
 
@@ -287,19 +301,29 @@ void cardea_send_batch_flush(void) {
 	if (b == NULL || b->n == 0)
 		return;
 	unsigned n = b->n_groups, tail = *b->sq_tail, mask = *b->sq_mask;
+	gboolean sendto = g_atomic_int_get(&sendto_on) > 0;
 	guint k = 0;
 	for (unsigned gi = 0; gi < n; gi++) {
 		send_group *g = &b->group[gi];
-		group_prepare(b, g, &b->iov[k]);
-		k += g->count;
 		unsigned idx = (tail + gi) & mask;
 		struct io_uring_sqe *e = &b->sqes[idx];
 		memset(e, 0, sizeof(*e));
-		e->opcode = IORING_OP_SENDMSG;
 		e->fd = g->fd;
-		e->addr = (guint64)(uintptr_t)&g->msg;
-		e->len = 1;
 		e->user_data = gi;
+		g->sendto = sendto && g->count == 1;
+		if (g->sendto) {
+			e->opcode = IORING_OP_SEND;
+			e->addr = (guint64)(uintptr_t)(b->arena + b->off[g->first]);
+			e->len = b->len[g->first];
+			e->addr2 = (guint64)(uintptr_t)&b->addr[g->first];
+			e->addr_len = (guint16)b->addrlen[g->first];
+		} else {
+			group_prepare(b, g, &b->iov[k]);
+			k += g->count;
+			e->opcode = IORING_OP_SENDMSG;
+			e->addr = (guint64)(uintptr_t)&g->msg;
+			e->len = 1;
+		}
 		/* A full socket buffer fails (a drop) instead of parking the
 		 * request until the socket is writable. */
 		e->msg_flags = MSG_DONTWAIT;
@@ -309,7 +333,7 @@ void cardea_send_batch_flush(void) {
 	/* Wait for every completion: the buffers are reused right after, and
 	 * non-blocking UDP sends complete inline. */
 	unsigned done = 0;
-	guint64 errors = 0, gso_sends = 0, gso_packets = 0;
+	guint64 errors = 0, gso_sends = 0, gso_packets = 0, sendtos = 0;
 	while (done < n) {
 		unsigned pending = tail + n - __atomic_load_n(b->sq_head, __ATOMIC_ACQUIRE);
 		int r = (int)syscall(__NR_io_uring_enter, b->ring_fd, pending, n - done, IORING_ENTER_GETEVENTS, NULL, 0);
@@ -326,9 +350,15 @@ void cardea_send_batch_flush(void) {
 				gso_sends++;
 				gso_packets += g->count;
 			}
+			sendtos += g->sendto;
 			if (c->res >= 0)
 				continue;
 			errors += g->count;
+			/* A kernel without the address on OP_SEND: lost like a full
+			 * buffer's datagram; SENDMSG from now on. */
+			if (g->sendto && c->res == -EINVAL && g_atomic_int_compare_and_exchange(&sendto_on, 1, 0))
+				CARDEA_LOG(CARDEA_LOG_WARN, "[send] io_uring refused a send with an address (%s): sendmsg from now on",
+					g_strerror(-c->res));
 			/* EIO: the route's device cannot checksum UDP, which GSO needs;
 			 * EINVAL: a kernel without UDP_SEGMENT. These datagrams are lost
 			 * (as in a full buffer); from now on one datagram per send. */
@@ -347,6 +377,8 @@ void cardea_send_batch_flush(void) {
 	}
 	if (errors)
 		__atomic_fetch_add(&n_errors, errors, __ATOMIC_RELAXED);
+	if (sendtos)
+		__atomic_fetch_add(&n_sendtos, sendtos, __ATOMIC_RELAXED);
 	b->n = 0;
 	b->n_groups = 0;
 	b->arena_used = 0;
@@ -364,4 +396,5 @@ void cardea_send_batch_get_counters(cardea_send_batch_counters *out) {
 	out->errors = __atomic_load_n(&n_errors, __ATOMIC_RELAXED);
 	out->gso_sends = __atomic_load_n(&n_gso_sends, __ATOMIC_RELAXED);
 	out->gso_packets = __atomic_load_n(&n_gso_packets, __ATOMIC_RELAXED);
+	out->sendtos = __atomic_load_n(&n_sendtos, __ATOMIC_RELAXED);
 }

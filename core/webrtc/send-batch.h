@@ -25,6 +25,11 @@
  * iteration. Other threads, datagrams larger than a slot, a kernel without
  * io_uring (or with it disabled) and CARDEA_SEND_BATCH=0 send at once.
  *
+ * A datagram that goes alone is an IORING_OP_SEND with its address (no
+ * msghdr or iovec for the kernel to copy in) where the kernel has it
+ * (6.0; taken from 6.3's feature flag); CARDEA_SEND_SENDTO=0 keeps
+ * SENDMSG for every send.
+ *
  * Semantics: a queued datagram counts as sent (as a UDP send into a full
  * socket buffer, a failure is a drop); sends with MSG_DONTWAIT, so a full
  * buffer never blocks the loop. Packets to one socket keep their order.
@@ -51,6 +56,7 @@ typedef struct cardea_send_batch_counters {
 	guint64 errors;     /* datagrams the kernel refused (full buffer, unreachable...) */
 	guint64 gso_sends;  /* sends that carried several datagrams (UDP_SEGMENT) */
 	guint64 gso_packets; /* datagrams in those */
+	guint64 sendtos;    /* datagrams sent alone as IORING_OP_SEND with an address */
 } cardea_send_batch_counters;
 void cardea_send_batch_get_counters(cardea_send_batch_counters *out);
 

@@ -26,7 +26,8 @@ also "cardea-nobatch": Cardea with CARDEA_SEND_BATCH=0, "cardea-nogso": with
 CARDEA_SEND_GSO=0 (rounds, but one datagram per send), "cardea-poll": with
 CARDEA_LOOP_EPOLL=0 (the media loops poll with GLib's poll()), "cardea-nodf":
 with CARDEA_ICE_DF=0 (no DF bit, so the kernel picks an IP ID per datagram),
-and "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
+"cardea-nosendto": with CARDEA_SEND_SENDTO=0 (a lone datagram is a sendmsg
+too), and "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
 protect and nice_agent_send, set through the gateway's environment only, for
 A/B runs of the same build; and "cardea-base": Cardea installed under
 BENCH_BASE_PREFIX, e.g. a copy of an earlier `make install`, for A/B runs
@@ -64,6 +65,7 @@ TARGET_ENV = {
 	"cardea-nogso": {"CARDEA_SEND_GSO": "0"},       # io_uring rounds, one datagram per send
 	"cardea-poll": {"CARDEA_LOOP_EPOLL": "0"},      # media loops poll with GLib's poll(), not epoll
 	"cardea-nodf": {"CARDEA_ICE_DF": "0"},          # no DF on the selected socket: an IP ID per datagram
+	"cardea-nosendto": {"CARDEA_SEND_SENDTO": "0"}, # a lone datagram as a sendmsg, not a send with an address
 }
 
 # name: (default Ns, cardea-load arguments for N, what it is)

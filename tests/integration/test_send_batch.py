@@ -5,7 +5,12 @@ subscriber while the datagrams go out in io_uring rounds of more than one
 media flows with no round at all (one sendto per packet); with
 CARDEA_SEND_GSO=0 the rounds stay but no send carries several datagrams
 (UDP GSO; tests/bench/smoke.sh checks that GSO sends happen when frames
-are several same-size packets, with no loss and no SRTP error)."""
+are several same-size packets, with no loss and no SRTP error). A datagram
+that goes alone is a send with its address on Linux 6.3 and later, and a
+sendmsg with CARDEA_SEND_SENDTO=0."""
+
+import os
+import re
 
 import pytest
 
@@ -62,3 +67,43 @@ async def test_gso_off_still_batches(gateway_factory, tmp_path, monkeypatch):
 	assert d["batch_packets"] > 0 and d["batch_errors"] == 0, d
 	assert after["gso_sends"] == 0 and after["gso_packets"] == 0, after
 	assert gw.alive(), gw.log_tail(40)
+
+
+def kernel_has_sendto():
+	"""Linux 6.3 or later: the ring feature send-batch.c takes as the sign
+	that IORING_OP_SEND carries an address."""
+	m = re.match(r"(\d+)\.(\d+)", os.uname().release)
+	return m is not None and (int(m.group(1)), int(m.group(2))) >= (6, 3)
+
+
+async def sendto_run(gateway_factory, tmp_path):
+	gw = relay_gateway(gateway_factory, tmp_path)
+	keys = ("batch_packets", "batch_errors", "sendto")
+	before = await counters(gw, "cardea_send_", keys)
+	await fan_out(gw, SUBSCRIBERS)
+	after = await counters(gw, "cardea_send_", keys)
+	d = {k: after[k] - before[k] for k in after}
+	if d["batch_packets"] == 0 and "io_uring unavailable" in gw.log_text():
+		pytest.skip("io_uring is unavailable here")
+	assert d["batch_packets"] > 0 and d["batch_errors"] == 0, d
+	assert gw.alive(), gw.log_tail(40)
+	return gw, d
+
+
+@pytest.mark.timeout_s(120)
+async def test_lone_datagrams_go_with_their_address(gateway_factory, tmp_path):
+	gw, d = await sendto_run(gateway_factory, tmp_path)
+	if not kernel_has_sendto():
+		# an older kernel: every datagram must stay a sendmsg
+		assert d["sendto"] == 0, d
+		return
+	# audio packets and lone video packets: some, never more than were sent
+	assert 0 < d["sendto"] <= d["batch_packets"], d
+	assert "refused a send with an address" not in gw.log_text()
+
+
+@pytest.mark.timeout_s(120)
+async def test_sendto_off(gateway_factory, tmp_path, monkeypatch):
+	monkeypatch.setenv("CARDEA_SEND_SENDTO", "0")
+	_, d = await sendto_run(gateway_factory, tmp_path)
+	assert d["sendto"] == 0, d

@@ -10,6 +10,9 @@
 #include <poll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/io_uring.h>
 #include <glib.h>
 #include "webrtc/loop.h"
 #include "webrtc/send-batch.h"
@@ -30,6 +33,7 @@ typedef struct round_job {
 	guint n_sends;
 	gboolean batched;        /* every add was queued (io_uring available) */
 	cardea_send_batch_counters before, after;
+	guint64 sendtos;         /* lone datagrams sent as OP_SEND with an address */
 	gboolean done;
 	GMutex lock;
 	GCond cond;
@@ -93,6 +97,20 @@ static gssize recv_wait(int fd, guint8 *buf, gsize cap) {
 	return recv(fd, buf, cap, MSG_DONTWAIT);
 }
 
+static guint64 last_sendtos;   /* of the last check_round */
+
+/* Whether this kernel's rings report the feature send-batch.c takes as
+ * the sign that OP_SEND carries an address (Linux 6.3). */
+static gboolean kernel_has_sendto(void) {
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	int fd = (int)syscall(__NR_io_uring_setup, 4, &p);
+	if (fd < 0)
+		return FALSE;
+	close(fd);
+	return (p.features & (1U << 13)) != 0;   /* IORING_FEAT_REG_REG_RING */
+}
+
 /* Runs one round on media loop 0; checks delivery and returns the GSO
  * counters' increments. FALSE: no io_uring here (the test skips). */
 static gboolean check_round(const send_spec *sends, guint n, guint64 *gso_sends, guint64 *gso_packets) {
@@ -127,6 +145,8 @@ static gboolean check_round(const send_spec *sends, guint n, guint64 *gso_sends,
 		}
 		g_assert_cmpuint(j.after.errors, ==, j.before.errors);
 		g_assert_cmpuint(j.after.packets - j.before.packets, ==, n);
+		j.sendtos = j.after.sendtos - j.before.sendtos;
+		last_sendtos = j.sendtos;
 		*gso_sends = j.after.gso_sends - j.before.gso_sends;
 		*gso_packets = j.after.gso_packets - j.before.gso_packets;
 	}
@@ -171,6 +191,26 @@ static void test_mixed_round(void) {
 	}
 	g_assert_cmpuint(sends, ==, 1 + 1 + 2 + 1);
 	g_assert_cmpuint(packets, ==, 5 + 3 + 70 + 2);
+	/* The datagrams that went alone: the 1400 and 0's nothing else; 1's
+	 * last; 2's two; 4's four (its address alternates). */
+	gboolean off = g_strcmp0(g_getenv("CARDEA_SEND_SENDTO"), "0") == 0;
+	g_assert_cmpuint(last_sendtos, ==, !off && kernel_has_sendto() ? 1 + 1 + 2 + 4 : 0);
+}
+
+/* The same round with CARDEA_SEND_SENDTO=0 (decided once per process, so
+ * in a child, which main() gives the variable): every datagram arrives,
+ * none as a send with an address. */
+static void test_sendto_off(void) {
+	if (g_test_subprocess()) {
+		test_mixed_round();
+		return;
+	}
+	if (!kernel_has_sendto()) {
+		g_test_skip("no OP_SEND with an address on this kernel: nothing to turn off");
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
 }
 
 /* count datagrams of len bytes to one peer, in one go: every one arrives
@@ -210,10 +250,14 @@ static void test_full_arena_flushes_early(void) {
 
 int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
+	/* Before any thread: the only subprocess here is sendto-off's. */
+	if (g_test_subprocess())
+		g_setenv("CARDEA_SEND_SENDTO", "0", TRUE);
 	cardea_loops_start(1);
 	g_test_add_func("/send-batch/gso/mixed-round", test_mixed_round);
 	g_test_add_func("/send-batch/gso/full-round", test_full_round_flushes_early);
 	g_test_add_func("/send-batch/gso/full-arena", test_full_arena_flushes_early);
+	g_test_add_func("/send-batch/sendto-off", test_sendto_off);
 	int r = g_test_run();
 	cardea_loops_stop();
 	return r;
