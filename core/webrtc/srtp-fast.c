@@ -51,6 +51,7 @@ typedef struct fast_stream {
  * 415 and 1241 -> 1119 ns (tests/bench/RESULTS.md, 2026-12-07 17:35).
  * Filled once, read-only after. */
 typedef struct prov_cipher {
+	EVP_CIPHER *fetched;     /* kept for the process: holds the provider loaded */
 	void *provctx;
 	OSSL_FUNC_cipher_newctx_fn *newctx;
 	OSSL_FUNC_cipher_freectx_fn *freectx;
@@ -131,10 +132,10 @@ static gboolean name_listed(const char *names, const char *name) {
 }
 
 /* FALSE when the provider lacks the algorithm or one of the calls. The
- * fetched cipher is kept (never freed) so its provider stays loaded. */
+ * fetched cipher stays in c (never freed) so its provider stays loaded. */
 static gboolean prov_cipher_resolve(prov_cipher *c, const char *name) {
-	EVP_CIPHER *fetched = EVP_CIPHER_fetch(NULL, name, NULL);
-	const OSSL_PROVIDER *prov = fetched ? EVP_CIPHER_get0_provider(fetched) : NULL;
+	c->fetched = EVP_CIPHER_fetch(NULL, name, NULL);
+	const OSSL_PROVIDER *prov = c->fetched ? EVP_CIPHER_get0_provider(c->fetched) : NULL;
 	int no_cache = 0;
 	const OSSL_ALGORITHM *alg = prov ?
 		OSSL_PROVIDER_query_operation(prov, OSSL_OP_CIPHER, &no_cache) : NULL;
@@ -159,8 +160,13 @@ static gboolean prov_cipher_resolve(prov_cipher *c, const char *name) {
 	}
 	/* The function pointers stay valid while the provider is loaded; the
 	 * kept `fetched` holds it. */
-	return c->newctx && c->freectx && c->einit && c->dinit && c->update && c->final &&
+	gboolean ok = c->newctx && c->freectx && c->einit && c->dinit && c->update && c->final &&
 		c->get_params && c->set_params;
+	if (!ok) {
+		EVP_CIPHER_free(c->fetched);
+		memset(c, 0, sizeof(*c));
+	}
+	return ok;
 }
 
 static const prov_cipher *prov_cipher_get(gboolean gcm) {
