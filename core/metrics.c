@@ -7,7 +7,6 @@
 #include "gateway.h"
 #include "session.h"
 #include "webrtc/pc.h"
-#include "webrtc/loop.h"
 #include "webrtc/relay.h"
 
 /* Per-m-line numbers summed into cardea_media_<name>. */
@@ -141,9 +140,6 @@ char *cardea_metrics_text(void) {
 		"cardea_auth_decisions_total{result=\"allow\"} %"G_GUINT64_FORMAT"\n"
 		"cardea_auth_decisions_total{result=\"deny\"} %"G_GUINT64_FORMAT"\n", allowed, denied);
 	cardea_relay_metrics_append(out);
-	g_string_append_printf(out, "# HELP cardea_loop_child_iterations_total Runs of an ICE agent's own context by its media loop (wake-ups that reached an agent).\n"
-		"# TYPE cardea_loop_child_iterations_total counter\ncardea_loop_child_iterations_total %"G_GUINT64_FORMAT"\n",
-		cardea_loop_child_iterations());
 	GHashTable *typed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	json_t *stats = json_pack("{s:s}", "request", "stats");
 	for (guint i = 0; i < cardea_gw->auth->len; i++) {

@@ -17,8 +17,7 @@
 struct cardea_ice {
 	NiceAgent *agent;               /* owned */
 	guint stream_id;
-	GMainContext *context;          /* borrowed: the child's, or the loop's when there is no child */
-	cardea_loop_child *child;       /* owned ref (loop.h), NULL: the agent is on the loop's context */
+	GMainContext *context;          /* borrowed (the loop's) */
 	gboolean relayed;               /* a TURN server is set: allocations to release at free */
 	cardea_ice_callbacks cb;
 	void *user_data;                /* borrowed */
@@ -44,21 +43,12 @@ struct cardea_ice {
 	 * UDP pair that is not relayed. */
 	gboolean direct_checked;        /* direct_* below reflect the current pair */
 	GSocket *direct_sock;           /* ref; NULL: use nice_agent_send (TURN, TCP, not connected) */
-	int direct_fd;                  /* direct_sock's fd: GSocket's own copy is a cold load per packet */
 	struct sockaddr_storage direct_addr;
 	socklen_t direct_addr_len;
 	/* The previous selected socket after cardea_ice_restart_new_ports,
 	 * rejecting stale checks for a while (ice-tombstone.c). */
 	cardea_ice_tombstone *tombstone;
 };
-
-/* Sockets opened or closed: the fds to poll may have changed numbers. */
-static void sockets_changed(cardea_ice *ice) {
-	if (ice->child)
-		cardea_loop_child_resync(ice->child);
-	else
-		cardea_loop_poll_resync();
-}
 
 static void direct_reset(cardea_ice *ice) {
 	/* Datagrams queued for this socket's fd go out before it may close. */
@@ -109,7 +99,6 @@ static void direct_resolve(cardea_ice *ice) {
 		sizeof(struct sockaddr_in);
 	direct_set_dont_fragment(sock);
 	ice->direct_sock = sock;
-	ice->direct_fd = g_socket_get_fd(sock);
 }
 
 const char *cardea_ice_state_name(cardea_ice_state state) {
@@ -367,9 +356,6 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	if (o->lite)
 		flags |= NICE_AGENT_OPTION_LITE_MODE;
 	cardea_ice *ice = g_new0(cardea_ice, 1);
-	ice->child = cardea_loop_child_new(context);
-	if (ice->child)
-		context = cardea_loop_child_context(ice->child);
 	ice->context = context;
 	ice->cb = *callbacks;
 	ice->user_data = user_data;
@@ -404,7 +390,6 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	if (ice->stream_id == 0) {
 		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] could not add a stream to the agent");
 		g_object_unref(ice->agent);
-		cardea_loop_child_unref(ice->child);
 		free_settings(ice);
 		g_free(ice);
 		return NULL;
@@ -412,7 +397,6 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	if (!set_local_credentials(ice, o->ufrag, o->pwd)) {
 		nice_agent_remove_stream(ice->agent, ice->stream_id);
 		g_object_unref(ice->agent);
-		cardea_loop_child_unref(ice->child);
 		free_settings(ice);
 		g_free(ice);
 		return NULL;
@@ -424,14 +408,12 @@ cardea_ice *cardea_ice_new(GMainContext *context, const cardea_ice_options *o,
 	g_signal_connect(ice->agent, "new-selected-pair-full", G_CALLBACK(on_selected_pair), ice);
 	nice_agent_attach_recv(ice->agent, ice->stream_id, 1, context, on_receive, ice);
 	refresh_credentials(ice);
-	sockets_changed(ice);
+	cardea_loop_poll_resync();
 	return ice;
 }
 
-/* `data`: a reference on the child the closing agent runs on, or NULL. */
 static void on_agent_closed(GObject *agent, GAsyncResult *result, gpointer data) {
 	g_object_unref(agent);
-	cardea_loop_child_unref(data);
 }
 
 void cardea_ice_free(cardea_ice *ice) {
@@ -445,8 +427,7 @@ void cardea_ice_free(cardea_ice *ice) {
 		/* Release the TURN allocations (refresh with lifetime 0) instead of
 		 * leaving them to expire on the server; the agent lives until the
 		 * server answered or the requests timed out, on this loop. */
-		nice_agent_close_async(ice->agent, on_agent_closed,
-			ice->child ? cardea_loop_child_ref(ice->child) : NULL);
+		nice_agent_close_async(ice->agent, on_agent_closed, NULL);
 	} else {
 		g_object_unref(ice->agent);
 	}
@@ -456,11 +437,8 @@ void cardea_ice_free(cardea_ice *ice) {
 	g_free(ice->pwd);
 	g_free(ice->selected);
 	free_settings(ice);
-	if (ice->child)
-		cardea_loop_child_unref(ice->child);
-	else
-		cardea_loop_poll_resync();
 	g_free(ice);
+	cardea_loop_poll_resync();
 }
 
 const char *cardea_ice_local_ufrag(const cardea_ice *ice) {
@@ -473,7 +451,7 @@ const char *cardea_ice_local_pwd(const cardea_ice *ice) {
 
 gboolean cardea_ice_gather(cardea_ice *ice) {
 	ice->gathering = TRUE;
-	sockets_changed(ice);
+	cardea_loop_poll_resync();
 	if (!nice_agent_gather_candidates(ice->agent, ice->stream_id)) {
 		ice->gathering = FALSE;
 		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] gathering failed to start (no usable local address?)");
@@ -588,7 +566,7 @@ static gboolean replace_stream(cardea_ice *ice, const char *ufrag, const char *p
 	refresh_credentials(ice);
 	/* Not cardea_ice_gather: a failure here is not an error yet (below). */
 	ice->gathering = ok && nice_agent_gather_candidates(ice->agent, ice->stream_id);
-	sockets_changed(ice);
+	cardea_loop_poll_resync();
 	return ice->gathering;
 }
 
@@ -658,7 +636,7 @@ gboolean cardea_ice_restart_new_ports(cardea_ice *ice, const char *ufrag, const 
 	}
 	if (!ok)
 		CARDEA_LOG(CARDEA_LOG_ERR, "[ice] restart failed (no usable local address or port?)");
-	sockets_changed(ice);
+	cardea_loop_poll_resync();
 	return ok;
 }
 
@@ -669,12 +647,12 @@ int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len) {
 		direct_resolve(ice);
 	if (ice->direct_sock) {
 		/* Media loop threads: queued for one io_uring round per burst. */
-		if (cardea_send_batch_add(ice->direct_fd, (const struct sockaddr *)&ice->direct_addr,
+		if (cardea_send_batch_add(g_socket_get_fd(ice->direct_sock), (const struct sockaddr *)&ice->direct_addr,
 				ice->direct_addr_len, buf, len))
 			return (int)len;
 		ssize_t n;
 		do
-			n = sendto(ice->direct_fd, buf, len, 0,
+			n = sendto(g_socket_get_fd(ice->direct_sock), buf, len, 0,
 				(const struct sockaddr *)&ice->direct_addr, ice->direct_addr_len);
 		while (n < 0 && errno == EINTR);
 		/* A full socket buffer drops the packet, as libnice does for UDP. */

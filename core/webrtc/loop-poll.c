@@ -198,14 +198,9 @@ void cardea_loop_poll_set_resync_ms(guint ms) {
 	g_atomic_int_set(&resync_ms, (gint)MAX(ms, 1));
 }
 
-gint64 cardea_loop_poll_resync_us(void) {
-	return (gint64)g_atomic_int_get(&resync_ms) * 1000;
-}
-
 void cardea_loop_poll_resync(void) {
 	if (state != NULL)
 		state->force = TRUE;
-	cardea_loop_children_resync();
 }
 
 void cardea_loop_poll_free(void) {

@@ -29,34 +29,8 @@ void cardea_loop_poll_free(void);
  * the calling loop registers every fd again at its next poll. Call after
  * creating or closing sockets on a loop thread (a no-op elsewhere). */
 void cardea_loop_poll_resync(void);
-/* The full re-registration's period (1000 ms), for the loops' own fds
- * and their children's (loop-child.c); tests change it. */
+/* The full re-registration's period (1000 ms); tests change it. */
 void cardea_loop_poll_set_resync_ms(guint ms);
-gint64 cardea_loop_poll_resync_us(void);
-
-/* loop-child.c: a GMainContext of its own for one ICE agent, run by the
- * loop's thread only when one of its fds is ready or its next timeout is
- * due, so that a wake-up of the loop costs what is ready rather than a walk
- * over every agent's sources. Loop thread only (the thread that owns
- * `parent`), like everything else about a child. NULL when `parent` is
- * not the calling loop's context, with GLib older than 2.72, or with
- * CARDEA_LOOP_CHILDREN=0 in the environment: use `parent` itself then.
- * The caller owns one reference; the context lives as long as the child. */
-typedef struct cardea_loop_child cardea_loop_child;
-cardea_loop_child *cardea_loop_child_new(GMainContext *parent);
-GMainContext *cardea_loop_child_context(const cardea_loop_child *child);
-cardea_loop_child *cardea_loop_child_ref(cardea_loop_child *child);
-void cardea_loop_child_unref(cardea_loop_child *child);
-/* Its sockets may have changed: runs it and registers all its fds at the
- * next pass. */
-void cardea_loop_child_resync(cardea_loop_child *child);
-/* Every child of the calling loop registers its fds again at the next pass
- * (cardea_loop_poll_resync() calls it). */
-void cardea_loop_children_resync(void);
-/* Children alive on the calling loop (tests, diagnostics). */
-guint cardea_loop_children(void);
-/* Child iterations so far, all loops (/metrics). */
-guint64 cardea_loop_child_iterations(void);
 
 /* Most loops (media.event_loops' upper bound). */
 #define CARDEA_LOOPS_MAX 64

@@ -27,8 +27,7 @@ CARDEA_SEND_GSO=0 (rounds, but one datagram per send), "cardea-poll": with
 CARDEA_LOOP_EPOLL=0 (the media loops poll with GLib's poll()), "cardea-nodf":
 with CARDEA_ICE_DF=0 (no DF bit, so the kernel picks an IP ID per datagram),
 "cardea-nosendto": with CARDEA_SEND_SENDTO=0 (a lone datagram is a sendmsg
-too), "cardea-nochild": with CARDEA_LOOP_CHILDREN=0 (every ICE agent on its
-loop's own context, walked at each wake-up), and "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
+too), and "cardea-old": Cardea with the pre-optimisation send path, i.e. libsrtp
 protect and nice_agent_send, set through the gateway's environment only, for
 A/B runs of the same build; and "cardea-base": Cardea installed under
 BENCH_BASE_PREFIX, e.g. a copy of an earlier `make install`, for A/B runs
@@ -67,7 +66,6 @@ TARGET_ENV = {
 	"cardea-poll": {"CARDEA_LOOP_EPOLL": "0"},      # media loops poll with GLib's poll(), not epoll
 	"cardea-nodf": {"CARDEA_ICE_DF": "0"},          # no DF on the selected socket: an IP ID per datagram
 	"cardea-nosendto": {"CARDEA_SEND_SENDTO": "0"}, # a lone datagram as a sendmsg, not a send with an address
-	"cardea-nochild": {"CARDEA_LOOP_CHILDREN": "0"},  # ICE agents on the loop's context, not each on its own
 }
 
 # name: (default Ns, cardea-load arguments for N, what it is)
