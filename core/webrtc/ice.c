@@ -43,6 +43,7 @@ struct cardea_ice {
 	 * UDP pair that is not relayed. */
 	gboolean direct_checked;        /* direct_* below reflect the current pair */
 	GSocket *direct_sock;           /* ref; NULL: use nice_agent_send (TURN, TCP, not connected) */
+	int direct_fd;                  /* direct_sock's fd: GSocket's own copy is a cold load per packet */
 	struct sockaddr_storage direct_addr;
 	socklen_t direct_addr_len;
 	/* The previous selected socket after cardea_ice_restart_new_ports,
@@ -99,6 +100,7 @@ static void direct_resolve(cardea_ice *ice) {
 		sizeof(struct sockaddr_in);
 	direct_set_dont_fragment(sock);
 	ice->direct_sock = sock;
+	ice->direct_fd = g_socket_get_fd(sock);
 }
 
 const char *cardea_ice_state_name(cardea_ice_state state) {
@@ -647,12 +649,12 @@ int cardea_ice_send(cardea_ice *ice, const guint8 *buf, gsize len) {
 		direct_resolve(ice);
 	if (ice->direct_sock) {
 		/* Media loop threads: queued for one io_uring round per burst. */
-		if (cardea_send_batch_add(g_socket_get_fd(ice->direct_sock), (const struct sockaddr *)&ice->direct_addr,
+		if (cardea_send_batch_add(ice->direct_fd, (const struct sockaddr *)&ice->direct_addr,
 				ice->direct_addr_len, buf, len))
 			return (int)len;
 		ssize_t n;
 		do
-			n = sendto(g_socket_get_fd(ice->direct_sock), buf, len, 0,
+			n = sendto(ice->direct_fd, buf, len, 0,
 				(const struct sockaddr *)&ice->direct_addr, ice->direct_addr_len);
 		while (n < 0 && errno == EINTR);
 		/* A full socket buffer drops the packet, as libnice does for UDP. */
