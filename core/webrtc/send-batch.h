@@ -12,9 +12,8 @@
  * GSO: datagrams of one round to the same socket and address (a frame's
  * packets to one subscriber, several publishers' packets to one mesh
  * participant, several speakers' audio to one listener) leave as one
- * sendmsg with UDP_SEGMENT when they are the same
- * size (the last may be shorter): the kernel walks its send path once for
- * all of them. A 1210-byte loopback datagram cost 2.9-3.0 us of CPU alone
+ * sendmsg with UDP_SEGMENT when they are the same size (the last may be
+ * shorter): the kernel walks its send path once for all of them. A 1210-byte loopback datagram cost 2.9-3.0 us of CPU alone
  * and 1.85 / 1.33 / 0.94 us in GSO sends of 2 / 3 / 5 on this project's VM
  * (tests/bench/RESULTS.md, 2026-12-07). CARDEA_SEND_GSO=0 turns it off; the
  * first GSO send the kernel refuses (EIO: a device that cannot checksum

@@ -78,9 +78,10 @@ struct cardea_srtp_fast {
 	fast_keys rtp, rtcp;
 	fast_stream *streams;    /* owned, n_streams used of n_alloc */
 	/* owned: the SSRC of streams[i], packed apart from them. The lookup
-	 * scans these rather than the 160-byte streams: a subscriber PC of 10 audio m-lines gets its
-	 * 10 SSRCs' packets in turn, and the scan over the streams touched a
-	 * cache line per entry (~45% of protect's own time, tests/bench c). */
+	 * scans these rather than the 160-byte streams: a subscriber PC of 10
+	 * audio m-lines gets its 10 SSRCs' packets in turn, and the scan over
+	 * the streams touched a cache line per entry (~45% of protect's own
+	 * time, tests/bench c). */
 	guint32 *ssrcs;
 	guint n_streams, n_alloc;
 	guint last;              /* index of the last stream used: runs of one SSRC */
